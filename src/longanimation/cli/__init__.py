@@ -1,0 +1,1 @@
+"""The ``longanimation`` console command."""

@@ -1,0 +1,3 @@
+"""longanimation CLI: lineart commands (being written)."""
+
+from .app import app  # noqa: F401

@@ -1,0 +1,1 @@
+"""Data: frame and video I/O, line art, the synthetic toon world and training clips."""

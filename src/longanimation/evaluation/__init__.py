@@ -1,0 +1,1 @@
+"""Metrics and benchmarks (Tables 1-3, Fig. 8)."""

@@ -1,0 +1,1 @@
+"""Models: CogVideoX backbone, SketchDiT, the long-video memory model, DGLM and the reward."""

@@ -1,0 +1,155 @@
+"""Safetensors + JSON checkpoints for our own modules, and refusal of pickle files.
+
+Every module we define (SketchDiT, the memory model, DGLM, ...) inherits
+:class:`PretrainedModule`: its constructor takes one config dataclass, and a
+saved folder holds ``config.json`` (the dataclass as JSON) and
+``model.safetensors``. Loading names missing, unexpected and mis-shaped
+tensors, and never unpickles anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..atomic import atomic_dir
+from ..errors import UserError
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt", ".pkl", ".pickle")
+
+T = TypeVar("T", bound="PretrainedModule")
+
+
+def is_pickle_file(path: Path) -> bool:
+    """True for a legacy torch checkpoint: a zip archive holding a pickle, or a raw pickle stream."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return False
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def refuse_pickle(path: str | os.PathLike) -> None:
+    """Raise :class:`UserError` if ``path`` (a file, or any weight file in a folder) is a pickle."""
+    path = Path(path)
+    candidates = [path] if path.is_file() else sorted(path.glob("**/*")) if path.is_dir() else []
+    for candidate in candidates:
+        if candidate.suffix in PICKLE_SUFFIXES and is_pickle_file(candidate):
+            raise UserError(
+                f"{candidate} is a pickle checkpoint; refusing to load it because unpickling can run "
+                "arbitrary code. Convert it to safetensors (safetensors.torch.save_file) and retry"
+            )
+
+
+def load_state_dict_checked(module: nn.Module, weights: str | os.PathLike) -> None:
+    """Load a safetensors file into ``module`` strictly, naming every mismatch in one line."""
+    weights = Path(weights)
+    if not weights.is_file():
+        refuse_pickle(weights.parent)
+        raise UserError(f"missing weights file {weights}")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise UserError(f"cannot read {weights}: not a valid safetensors file ({error})") from None
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshaped = sorted(
+        f"{name} {tuple(state[name].shape)} != {tuple(expected[name].shape)}"
+        for name in set(state) & set(expected)
+        if state[name].shape != expected[name].shape
+    )
+    problems = []
+    for label, names in (("missing", missing), ("unexpected", unexpected), ("mis-shaped", misshaped)):
+        if names:
+            shown = ", ".join(names[:5]) + (f" (+{len(names) - 5} more)" if len(names) > 5 else "")
+            problems.append(f"{len(names)} {label}: {shown}")
+    if problems:
+        raise UserError(f"{weights} does not match {type(module).__name__}: " + "; ".join(problems))
+    module.load_state_dict(state, strict=True)
+
+
+def save_state_dict(module: nn.Module, weights: Path, metadata: dict[str, str] | None = None) -> None:
+    """Save ``module``'s state dict as safetensors; tensors sharing storage are saved as copies."""
+    seen: set[tuple[int, int]] = set()
+    state: dict[str, torch.Tensor] = {}
+    for name, tensor in module.state_dict().items():
+        tensor = tensor.detach()
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset())
+        state[name] = tensor.clone().contiguous() if key in seen else tensor.contiguous()
+        seen.add(key)
+    save_file(state, str(weights), metadata=metadata or {"format": "pt"})
+
+
+def read_config(directory: Path, config_class: type) -> Any:
+    """Read ``config.json`` of a saved module into ``config_class`` (unknown keys are an error)."""
+    path = directory / CONFIG_NAME
+    if not path.is_file():
+        raise UserError(f"missing {path}: not a saved {config_class.__name__} folder")
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    raw.pop("_class", None)
+    fields = {field.name for field in dataclasses.fields(config_class)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise UserError(f"{path} has unknown keys for {config_class.__name__}: {', '.join(unknown)}")
+    return config_from_dict(config_class, raw)
+
+
+def config_from_dict(config_class: type, raw: dict[str, Any]) -> Any:
+    """Build a (possibly nested) config dataclass from JSON-like data; lists become tuples."""
+    kwargs = {}
+    for field in dataclasses.fields(config_class):
+        if field.name not in raw:
+            continue
+        value = raw[field.name]
+        field_type = field.type if isinstance(field.type, type) else None
+        if field_type is not None and dataclasses.is_dataclass(field_type) and isinstance(value, dict):
+            value = config_from_dict(field_type, value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        kwargs[field.name] = value
+    return config_class(**kwargs)
+
+
+class PretrainedModule(nn.Module):
+    """Base for our modules: ``__init__(config)``, ``save_pretrained`` and ``from_pretrained``."""
+
+    config_class: ClassVar[type]
+
+    def save_pretrained(self, directory: str | os.PathLike) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into ``directory`` atomically."""
+        with atomic_dir(directory) as tmp:
+            config = dataclasses.asdict(self.config) | {"_class": type(self).__name__}
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+            save_state_dict(self, tmp / WEIGHTS_NAME)
+
+    @classmethod
+    def from_pretrained(
+        cls: type[T],
+        directory: str | os.PathLike,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> T:
+        """Build the module from ``directory/config.json`` and load ``model.safetensors`` strictly."""
+        directory = Path(directory)
+        if not directory.is_dir():
+            raise UserError(f"model folder {directory} does not exist")
+        refuse_pickle(directory)
+        model = cls(read_config(directory, cls.config_class))
+        load_state_dict_checked(model, directory / WEIGHTS_NAME)
+        return model.to(device=device, dtype=dtype)

@@ -1,0 +1,1 @@
+"""Long-animation inference (segments, memory, Color Consistency Fusion)."""

@@ -1,0 +1,1 @@
+"""The three training stages of the paper plus the tiny-preset pretraining stages."""
