@@ -1,3 +1,31 @@
-"""longanimation CLI: io_commands commands (being written)."""
+"""``longanimation probe`` and ``longanimation convert``: look at and convert shots."""
 
-from .app import app  # noqa: F401
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..data.video_io import read_shot, write_frames
+from .app import app
+
+
+@app.command("probe")
+def probe(source: Path = typer.Argument(..., help="Folder of images, video file or single image.")) -> None:
+    """Print a shot's frame count, size and frame rate."""
+    shot = read_shot(source)
+    typer.echo(f"{source}: {shot.num_frames} frames, {shot.width}x{shot.height}, {shot.fps:g} fps")
+
+
+@app.command("convert")
+def convert(
+    source: Path = typer.Argument(..., help="Folder of images, video file or single image."),
+    target: Path = typer.Argument(..., help="Output: .mp4/.mov/.mkv video, or a folder for PNG frames."),
+    fps: float = typer.Option(None, help="Frame rate of the output (default: the input's, 24 for images)."),
+) -> None:
+    """Convert a shot between a video and a folder of PNG frames (written atomically)."""
+    if fps is not None and fps <= 0:
+        raise typer.BadParameter("must be positive", param_hint="--fps")
+    shot = read_shot(source, fps=fps)
+    write_frames(target, shot.frames, shot.fps, shot.names)
+    typer.echo(f"wrote {shot.num_frames} frames to {target}")
