@@ -1,0 +1,302 @@
+"""Training clips: what every training stage of the paper consumes.
+
+A :class:`TrainingClip` holds, for one sample (sec. 3.2 and 4.1 of the paper):
+
+* ``target``: a segment of F colored frames, the frames to be generated;
+* ``sketches``: its binary line art (True = line), the control signal;
+* ``reference``: one colored frame drawn at random from *earlier* in the shot,
+  up to hundreds of frames before the segment (sec. 3.2.1: the reference is
+  not tied to the segment's first frame);
+* ``history``: the frames before the segment, from which the Dynamic
+  Global-Local Memory is built (sec. 3.2.2);
+* ``prompt``: the text description.
+
+Two sources yield them: :class:`ToonClipDataset` renders synthetic toon worlds
+on the fly (random access, deterministic per index), and
+:class:`FolderClipDataset` reads a folder tree of real clips (mp4/mov/webm/gif
+files or PNG/JPG folders, with optional captions in CSV or parquet). Clips
+shorter than ``min_clip_frames`` (paper: 91) are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import UserError
+from .video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_image_files, natural_key, read_shot
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """How clips are cut from a shot.
+
+    ``history_frames`` frames before the target are returned (subsampled with
+    ``history_stride``); the reference index is drawn uniformly from
+    ``[start - max_reference_distance, start]`` (clamped at 0), so it lies up to
+    hundreds of frames back when the shot allows.
+    """
+
+    segment_frames: int = 17
+    history_frames: int = 64
+    history_stride: int = 1
+    max_reference_distance: int = 400
+    min_history_frames: int = 0
+    min_clip_frames: int = 91
+    height: int = 128
+    width: int = 128
+
+    def __post_init__(self):
+        if self.segment_frames < 1 or self.history_frames < 0 or self.history_stride < 1:
+            raise ValueError("segment_frames >= 1, history_frames >= 0 and history_stride >= 1 are required")
+
+
+@dataclass
+class TrainingClip:
+    """One training sample; arrays are uint8 RGB (frames, H, W, 3) unless noted."""
+
+    target: np.ndarray
+    sketches: np.ndarray  # (F, H, W) bool, True = line
+    reference: np.ndarray  # (H, W, 3)
+    history: np.ndarray  # (K, H, W, 3), K may be 0
+    prompt: str
+    target_start: int
+    reference_index: int
+    history_indices: list[int] = field(default_factory=list)
+    source: str = ""
+
+
+def sample_clip_indices(
+    num_frames: int, config: ClipConfig, rng: np.random.Generator
+) -> tuple[int, int, list[int]]:
+    """Draw (target_start, reference_index, history_indices) for a shot of ``num_frames``.
+
+    The target start is uniform over the starts that leave ``min_history_frames``
+    frames before the segment; the reference is uniform over the
+    ``max_reference_distance`` frames before (and including) the start; the
+    history is the ``history_frames`` frames before the start, every
+    ``history_stride``-th, oldest first.
+    """
+    last_start = num_frames - config.segment_frames
+    first_start = min(config.min_history_frames, max(last_start, 0))
+    if last_start < 0:
+        raise ValueError(f"shot of {num_frames} frames is shorter than a {config.segment_frames}-frame segment")
+    start = int(rng.integers(first_start, last_start + 1))
+    reference = int(rng.integers(max(0, start - config.max_reference_distance), start + 1))
+    span = config.history_frames * config.history_stride
+    history = list(range(max(0, start - span), start))[::-1][:: config.history_stride][::-1]
+    return start, reference, history
+
+
+class ToonClipDataset:
+    """Clips rendered on the fly from synthetic toon worlds (map-style, deterministic per index).
+
+    Item ``i`` uses world ``world_seeds[i % len(world_seeds)]`` and a random
+    generator seeded by ``(sample_seed, i)``, so a given index is always the
+    same clip whatever the order of access (resumable training).
+    """
+
+    def __init__(
+        self,
+        world_seeds: Sequence[int],
+        config: ClipConfig = ClipConfig(),
+        *,
+        world_frames: int = 600,
+        length: int = 10_000,
+        sample_seed: int = 0,
+        cache_worlds: int = 8,
+    ):
+        if not world_seeds:
+            raise ValueError("at least one world seed is needed")
+        self.world_seeds = list(world_seeds)
+        self.config = config
+        self.world_frames = world_frames
+        self.length = length
+        self.sample_seed = sample_seed
+        self._world = functools.lru_cache(maxsize=cache_worlds)(self._build_world)
+
+    def _build_world(self, seed: int):
+        from .toon import ToonConfig, ToonWorld
+
+        config = ToonConfig(seed=seed, frames=self.world_frames, height=self.config.height, width=self.config.width)
+        return ToonWorld(config)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> TrainingClip:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        seed = self.world_seeds[index % len(self.world_seeds)]
+        world = self._world(seed)
+        rng = np.random.default_rng((self.sample_seed, index))
+        start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
+        segment = [world.render(t) for t in range(start, start + self.config.segment_frames)]
+        return TrainingClip(
+            target=np.stack([frame.color for frame in segment]),
+            sketches=np.stack([frame.lineart for frame in segment]),
+            reference=world.render(reference_index).color,
+            history=_stack_or_empty([world.render(t).color for t in history], self.config),
+            prompt=world.manifest()["prompt"],
+            target_start=start,
+            reference_index=reference_index,
+            history_indices=history,
+            source=f"toon:{seed}",
+        )
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """One real clip found on disk: a video file or a folder of frames."""
+
+    path: Path
+    num_frames: int
+    caption: str
+
+
+class FolderClipDataset:
+    """Clips cut from a folder tree of real animation (map-style, deterministic per index).
+
+    Every video file and every folder that directly holds images is one clip.
+    Clips shorter than ``config.min_clip_frames`` are skipped; their number is
+    in :attr:`skipped`. Captions come from ``captions`` (CSV or parquet with a
+    ``path`` column, relative to ``root`` or a bare name, and a ``caption``
+    column), else ``default_prompt``. Frames are resized to cover
+    ``config.height x config.width`` and centre-cropped; line art is extracted
+    by ``sketch_extractor`` (default: the classical dark-line extractor).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        config: ClipConfig = ClipConfig(),
+        *,
+        captions: str | os.PathLike | None = None,
+        default_prompt: str = "an animation clip",
+        sketch_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
+        length: int | None = None,
+        sample_seed: int = 0,
+    ):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise UserError(f"clip folder {self.root} does not exist")
+        self.config = config
+        self.sample_seed = sample_seed
+        caption_of = read_captions(captions) if captions is not None else {}
+        self.sources: list[ClipSource] = []
+        self.skipped = 0
+        for path in find_clip_paths(self.root):
+            count = count_frames(path)
+            if count < max(config.min_clip_frames, config.segment_frames):
+                self.skipped += 1
+                continue
+            relative = path.relative_to(self.root).as_posix()
+            caption = caption_of.get(relative) or caption_of.get(path.name) or caption_of.get(path.stem)
+            self.sources.append(ClipSource(path, count, caption or default_prompt))
+        if not self.sources:
+            raise UserError(
+                f"no usable clips under {self.root}: {self.skipped} shorter than {config.min_clip_frames} frames"
+            )
+        self.length = length if length is not None else len(self.sources)
+        self._extract = sketch_extractor or _default_sketch_extractor()
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> TrainingClip:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        source = self.sources[index % len(self.sources)]
+        rng = np.random.default_rng((self.sample_seed, index))
+        start, reference_index, history = sample_clip_indices(source.num_frames, self.config, rng)
+        frames = read_shot(source.path).frames
+        frames = resize_cover(frames, self.config.height, self.config.width)
+        target = frames[start : start + self.config.segment_frames]
+        return TrainingClip(
+            target=target,
+            sketches=np.stack([self._extract(frame) for frame in target]),
+            reference=frames[reference_index],
+            history=_stack_or_empty([frames[t] for t in history], self.config),
+            prompt=source.caption,
+            target_start=start,
+            reference_index=reference_index,
+            history_indices=history,
+            source=str(source.path),
+        )
+
+
+def _default_sketch_extractor() -> Callable[[np.ndarray], np.ndarray]:
+    from .lineart import extract_lineart
+
+    return extract_lineart
+
+
+def _stack_or_empty(frames: list[np.ndarray], config: ClipConfig) -> np.ndarray:
+    if frames:
+        return np.stack(frames)
+    return np.zeros((0, config.height, config.width, 3), np.uint8)
+
+
+def find_clip_paths(root: Path) -> list[Path]:
+    """Video files and image folders under ``root``, in natural order."""
+    found = []
+    for directory, subdirs, files in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        here = Path(directory)
+        if any(Path(name).suffix.lower() in IMAGE_SUFFIXES for name in files):
+            found.append(here)
+        found.extend(here / name for name in files if Path(name).suffix.lower() in VIDEO_SUFFIXES)
+    return sorted(found, key=lambda path: natural_key(path.as_posix()))
+
+
+def count_frames(path: Path) -> int:
+    """Number of frames of a clip (image count, or decoded frame count of a video)."""
+    if path.is_dir():
+        return len(list_image_files(path))
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            return sum(1 for _ in container.demux(stream) if _.size)
+    except (av.FFmpegError, IndexError):
+        return 0
+
+
+def read_captions(path: str | os.PathLike) -> dict[str, str]:
+    """Map clip path/name -> caption from a CSV or parquet file with ``path`` and ``caption`` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"caption file {path} does not exist")
+    if path.suffix.lower() == ".parquet":
+        try:
+            import pandas as pd
+        except ImportError:
+            raise UserError("reading parquet captions needs pandas and pyarrow: pip install pandas pyarrow") from None
+        rows = pd.read_parquet(path).to_dict("records")
+    else:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    if not rows or not {"path", "caption"} <= set(rows[0]):
+        raise UserError(f"caption file {path} needs the columns 'path' and 'caption'")
+    return {str(row["path"]): str(row["caption"]) for row in rows}
+
+
+def resize_cover(frames: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize (T, H, W, 3) frames to cover ``height x width`` keeping aspect, then centre-crop."""
+    source_height, source_width = frames.shape[1:3]
+    if (source_height, source_width) == (height, width):
+        return frames
+    scale = max(height / source_height, width / source_width)
+    new_height, new_width = max(height, round(source_height * scale)), max(width, round(source_width * scale))
+    top, left = (new_height - height) // 2, (new_width - width) // 2
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = [cv2.resize(frame, (new_width, new_height), interpolation=interpolation) for frame in frames]
+    return np.stack(resized)[:, top : top + height, left : left + width]

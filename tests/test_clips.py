@@ -1,0 +1,100 @@
+"""Training clips: index sampling, real-clip folders, captions and toon worlds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from longanimation.data.clips import (
+    ClipConfig,
+    FolderClipDataset,
+    ToonClipDataset,
+    resize_cover,
+    sample_clip_indices,
+)
+from longanimation.data.video_io import write_png_folder, write_video
+from longanimation.errors import UserError
+
+
+def test_sampled_indices_respect_paper_rules():
+    config = ClipConfig(segment_frames=17, history_frames=32, history_stride=2, max_reference_distance=400)
+    rng = np.random.default_rng(0)
+    distances = []
+    for _ in range(500):
+        start, reference, history = sample_clip_indices(600, config, rng)
+        assert 0 <= start <= 600 - 17
+        assert 0 <= reference <= start  # drawn from earlier in the shot
+        assert all(0 <= t < start for t in history) and history == sorted(history)
+        assert len(history) == min(32, len(range(start - 1, -1, -2)))
+        assert all(b - a == 2 for a, b in zip(history, history[1:]))
+        distances.append(start - reference)
+    assert max(distances) >= 200  # hundreds of frames back when the shot allows
+
+
+def test_min_history_frames_and_too_short_shot():
+    config = ClipConfig(segment_frames=17, min_history_frames=50)
+    rng = np.random.default_rng(1)
+    assert all(sample_clip_indices(100, config, rng)[0] >= 50 for _ in range(50))
+    with pytest.raises(ValueError):
+        sample_clip_indices(10, config, rng)
+
+
+def _flat_clip(count, height=40, width=60, seed=0):
+    rng = np.random.default_rng(seed)
+    colors = rng.integers(0, 256, size=(count, 1, 1, 3), dtype=np.uint8)
+    frames = np.broadcast_to(colors, (count, height, width, 3)).copy()
+    frames[:, 10:12, :] = 20  # a dark line so the extractor has something to find
+    return frames
+
+
+def test_folder_dataset_skips_and_counts_short_clips(tmp_path):
+    write_png_folder(tmp_path / "long_png", _flat_clip(100))
+    write_video(tmp_path / "nested" / "long.mp4", _flat_clip(95, seed=1), fps=24)
+    write_png_folder(tmp_path / "short_png", _flat_clip(30))
+    write_video(tmp_path / "short.mp4", _flat_clip(20), fps=24)
+    (tmp_path / "captions.csv").write_text("path,caption\nlong_png,a girl in a red dress\nlong.mp4,a blue car\n")
+    config = ClipConfig(segment_frames=9, history_frames=8, height=32, width=32)
+    dataset = FolderClipDataset(tmp_path, config, captions=tmp_path / "captions.csv", length=6)
+    assert dataset.skipped == 2
+    assert [source.num_frames for source in dataset.sources] == [100, 95]
+    clip = dataset[0]
+    assert clip.target.shape == (9, 32, 32, 3) and clip.sketches.shape == (9, 32, 32)
+    assert clip.sketches.dtype == bool and clip.sketches.any()
+    assert clip.reference.shape == (32, 32, 3) and clip.reference_index <= clip.target_start
+    assert clip.history.shape[1:] == (32, 32, 3)
+    assert {dataset[i].prompt for i in range(2)} == {"a girl in a red dress", "a blue car"}
+    # Deterministic per index, whatever the access order.
+    again = dataset[0]
+    assert np.array_equal(again.target, clip.target) and again.target_start == clip.target_start
+
+
+def test_folder_dataset_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        FolderClipDataset(tmp_path / "missing")
+    write_png_folder(tmp_path / "short", _flat_clip(10))
+    with pytest.raises(UserError, match="no usable clips"):
+        FolderClipDataset(tmp_path)
+    write_png_folder(tmp_path / "long", _flat_clip(100))
+    (tmp_path / "bad.csv").write_text("file,text\na,b\n")
+    with pytest.raises(UserError, match="'path' and 'caption'"):
+        FolderClipDataset(tmp_path, captions=tmp_path / "bad.csv")
+
+
+def test_resize_cover_keeps_aspect_and_crops():
+    frames = np.zeros((2, 90, 160, 3), np.uint8)
+    frames[:, :, 70:90] = 255  # a centred vertical bar
+    out = resize_cover(frames, 64, 64)
+    assert out.shape == (2, 64, 64, 3)
+    assert out[0, 32, 32].mean() > 200 and out[0, 32, 2].mean() < 50
+
+
+def test_toon_dataset_yields_history_reference_and_prompt():
+    config = ClipConfig(segment_frames=9, history_frames=16, history_stride=2, height=64, width=64)
+    dataset = ToonClipDataset([11, 12], config, world_frames=120, length=4)
+    clip = dataset[1]
+    assert clip.target.shape == (9, 64, 64, 3) and clip.sketches.shape == (9, 64, 64)
+    assert clip.reference_index <= clip.target_start and clip.source == "toon:12"
+    assert len(clip.history) == len(clip.history_indices)
+    assert isinstance(clip.prompt, str) and clip.prompt
+    again = ToonClipDataset([11, 12], config, world_frames=120, length=4)[1]
+    assert np.array_equal(again.target, clip.target) and np.array_equal(again.reference, clip.reference)
