@@ -233,7 +233,7 @@ class FolderClipDataset:
 
 
 def _default_sketch_extractor() -> Callable[[np.ndarray], np.ndarray]:
-    from .lineart import extract_lineart
+    from .lineart_extraction import extract_lineart
 
     return extract_lineart
 
