@@ -1,0 +1,426 @@
+"""The long-video-understanding (LVU) memory model of DGLM, sec. 3.2.2 (Video-XL style).
+
+Frames -> CLIP ViT (penultimate layer patch tokens) -> 2-layer GELU projector
+-> 2x2 average pool (paper: 576 -> 144 tokens per frame) -> a Qwen2 trunk that
+reads the video chunk by chunk. Chunks hold 8, 4 or 2 frames, chosen from the
+CLIP feature change between adjacent frames (calm video -> longer chunks).
+Each chunk is followed by one learned summary token (``<vs>``, Video-XL's
+"beacon"): frame tokens attend to earlier summaries and causally within their
+chunk, the summary token attends to earlier summaries and its whole chunk.
+After the chunk only the summary token's keys/values are kept (at every LM
+layer up to the last memory layer); the frame tokens' are dropped. The memory
+handed to DGLM (eq. 4) and to the reward (eq. 5) is the summary tokens' keys
+and values at M layers, taken before RoPE as Video-XL caches them.
+
+Why the decoder layers are driven here instead of through ``Qwen2Model.forward``
+with a ``DynamicCache``: the cache must hold *pre-RoPE* keys (Video-XL; it also
+lets summaries be re-positioned after merging), old summaries are merged in
+place to bound cost, and the last memory layer only needs ``k_proj``/``v_proj``
+of the summary token. ``DynamicCache`` stores rotated keys and has no merge, so
+the loop below reuses the ``Qwen2Model``'s own submodules (norms, projections,
+rotary embedding, MLP) with an explicit mask and positions; a test checks it
+against ``Qwen2Model.forward``. No LM head: the memory never decodes text, and
+``lm.embed_tokens`` / ``lm.norm`` are unused (kept so Qwen2 weights load 1:1).
+
+Streaming (``new_state`` / ``append``) costs are proportional to the new frames:
+only new frames go through CLIP, and each chunk attends to the cached
+summaries only, whose number is bounded by ``max_global_summaries`` (merging,
+see :meth:`SummaryCache.merge_oldest`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import CLIPVisionConfig, CLIPVisionModel, Qwen2Config, Qwen2Model
+
+from ..errors import UserError
+from .checkpoint import PretrainedModule
+from .memory_state import MemoryState, MemoryView, SummaryCache, frame_change, plan_chunks
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+@dataclasses.dataclass
+class MemoryModelConfig:
+    """Sizes of the memory model; the defaults are the paper's (Video-XL: CLIP-L/14-336 + Qwen2-7B)."""
+
+    # vision encoder (CLIPVisionModel)
+    image_size: int = 336
+    patch_size: int = 14
+    vision_hidden_size: int = 1024
+    vision_layers: int = 24
+    vision_heads: int = 16
+    vision_intermediate_size: int = 4096
+    vision_feature_layer: int = -2
+    pool_stride: int = 2
+    # causal LM trunk (Qwen2Model)
+    hidden_size: int = 3584
+    num_layers: int = 28
+    num_heads: int = 28
+    num_kv_heads: int = 4
+    intermediate_size: int = 18944
+    vocab_size: int = 152064
+    rope_theta: float = 1e6
+    rms_norm_eps: float = 1e-6
+    max_position_embeddings: int = 32768
+    # memory
+    memory_layers: tuple[int, ...] = (19, 23, 27)
+    chunk_sizes: tuple[int, ...] = (8, 4, 2)
+    change_thresholds: tuple[float, ...] = (0.1, 0.25)
+    max_global_summaries: int = 325
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.image_size % self.patch_size or (self.image_size // self.patch_size) % self.pool_stride:
+            problems.append("image_size / patch_size must be a whole multiple of pool_stride")
+        if not -self.vision_layers <= self.vision_feature_layer < 0:
+            problems.append("vision_feature_layer must be negative, counting from the last CLIP layer")
+        if self.hidden_size % self.num_heads or self.num_heads % self.num_kv_heads:
+            problems.append("hidden_size must split into num_heads, num_heads into num_kv_heads")
+        layers = tuple(self.memory_layers)
+        if not layers or list(layers) != sorted(set(layers)) or not 0 <= layers[0] <= layers[-1] < self.num_layers:
+            problems.append("memory_layers must be increasing LM layer indices")
+        sizes = tuple(self.chunk_sizes)
+        if not sizes or list(sizes) != sorted(set(sizes), reverse=True) or sizes[-1] < 1:
+            problems.append("chunk_sizes must be decreasing positive frame counts")
+        if len(self.change_thresholds) != len(sizes) - 1:
+            problems.append("change_thresholds needs one entry per chunk size but the smallest")
+        if self.max_global_summaries < 4:
+            problems.append("max_global_summaries must be at least 4")
+        if problems:
+            raise UserError("bad MemoryModelConfig: " + "; ".join(problems))
+
+    @classmethod
+    def paper(cls) -> MemoryModelConfig:
+        """Video-XL as used by LongAnimation: CLIP ViT-L/14-336 + Qwen2-7B, memory at layers 19, 23, 27."""
+        return cls()
+
+    @classmethod
+    def tiny(cls) -> MemoryModelConfig:
+        """A few-hundred-thousand-parameter model that trains on a CPU (64 px, 16 tokens per frame)."""
+        return cls(
+            image_size=64,
+            patch_size=8,
+            vision_hidden_size=64,
+            vision_layers=3,
+            vision_heads=4,
+            vision_intermediate_size=128,
+            hidden_size=64,
+            num_layers=4,
+            num_heads=4,
+            num_kv_heads=2,
+            intermediate_size=128,
+            vocab_size=16,
+            rope_theta=10000.0,
+            max_position_embeddings=4096,
+            memory_layers=(1, 2, 3),
+            change_thresholds=(0.02, 0.05),
+            max_global_summaries=64,
+        )
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_heads
+
+    @property
+    def kv_width(self) -> int:
+        """Width of one memory key or value: KV heads x head dim (paper 4 x 128 = 512)."""
+        return self.num_kv_heads * self.head_dim
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return (self.image_size // self.patch_size // self.pool_stride) ** 2
+
+    def vision_config(self) -> CLIPVisionConfig:
+        return CLIPVisionConfig(
+            hidden_size=self.vision_hidden_size,
+            intermediate_size=self.vision_intermediate_size,
+            num_hidden_layers=self.vision_layers,
+            num_attention_heads=self.vision_heads,
+            image_size=self.image_size,
+            patch_size=self.patch_size,
+            hidden_act="quick_gelu",
+        )
+
+    def lm_config(self) -> Qwen2Config:
+        return Qwen2Config(
+            vocab_size=self.vocab_size,
+            hidden_size=self.hidden_size,
+            intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_layers,
+            num_attention_heads=self.num_heads,
+            num_key_value_heads=self.num_kv_heads,
+            max_position_embeddings=self.max_position_embeddings,
+            rms_norm_eps=self.rms_norm_eps,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+            tie_word_embeddings=False,
+        )
+
+
+@dataclasses.dataclass
+class AppendStats:
+    """What one :meth:`LongVideoMemoryModel.append` processed (the cost is proportional to these)."""
+
+    frames_encoded: int = 0
+    lm_tokens: int = 0
+    lm_keys: int = 0
+    chunks_committed: int = 0
+    pending_frames: int = 0
+    summaries: int = 0
+
+
+@dataclasses.dataclass
+class ClipMemory:
+    """Summaries of one whole clip (:meth:`LongVideoMemoryModel.encode_clip`) and its chunk plan."""
+
+    view: MemoryView
+    plan: tuple[int, ...]
+
+
+def split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    """``(B, L, heads * d)`` -> ``(B, heads, L, d)``."""
+    return x.unflatten(-1, (heads, -1)).transpose(1, 2)
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """RoPE on ``(B, heads, L, head_dim)`` with ``cos``/``sin`` of shape ``(B, L, head_dim)``."""
+    half = x.shape[-1] // 2
+    turned = torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    return x * cos[:, None] + turned * sin[:, None]
+
+
+class VisionProjector(nn.Sequential):
+    """LLaVA's ``mlp2x_gelu``: vision width -> LM width -> LM width."""
+
+    def __init__(self, vision_dim: int, hidden_dim: int) -> None:
+        super().__init__(nn.Linear(vision_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
+
+
+class LongVideoMemoryModel(PretrainedModule):
+    """Video-XL-style memory: streams frames into summary tokens, serves global/local views (sec. 3.2.2).
+
+    Frames are ``(T, 3, H, W)`` float tensors in ``[0, 1]`` (any size: they are
+    resized, aspect not kept, to ``image_size`` squared and CLIP-normalised).
+    """
+
+    config_class = MemoryModelConfig
+
+    def __init__(self, config: MemoryModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.vision = CLIPVisionModel(config.vision_config())
+        self.projector = VisionProjector(config.vision_hidden_size, config.hidden_size)
+        self.lm = Qwen2Model(config.lm_config())
+        self.summary_embedding = nn.Parameter(torch.randn(config.hidden_size) * 0.02)
+        self.register_buffer("pixel_mean", torch.tensor(CLIP_MEAN).view(3, 1, 1), persistent=False)
+        self.register_buffer("pixel_std", torch.tensor(CLIP_STD).view(3, 1, 1), persistent=False)
+
+    @property
+    def cached_layers(self) -> int:
+        """LM layers whose summary KV is kept: 0 .. last memory layer."""
+        return self.config.memory_layers[-1] + 1
+
+    # ---------------------------------------------------------------- vision path
+
+    def encode_frame(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ``(3, H, W)`` frame -> LM input tokens ``(n, hidden)`` and pooled CLIP tokens ``(n, vision_dim)``.
+
+        Frames are encoded one at a time on purpose: a frame's features then never
+        depend on what it was batched with, so streaming is bit-exact.
+        """
+        config = self.config
+        size = config.image_size
+        pixels = F.interpolate(frame[None].float(), size=(size, size), mode="bilinear", antialias=True)
+        pixels = ((pixels - self.pixel_mean) / self.pixel_std).to(self.summary_embedding.dtype)
+        hidden = self.vision.pre_layrnorm(self.vision.embeddings(pixels))
+        for layer in self.vision.encoder.layers[: config.vision_layers + 1 + config.vision_feature_layer]:
+            hidden = layer(hidden, None)
+        patches = hidden[:, 1:]
+        return self.pool(self.projector(patches))[0], self.pool(patches)[0]
+
+    def pool(self, tokens: torch.Tensor) -> torch.Tensor:
+        """2x2 average pool of a square token grid ``(B, g*g, D)`` -> ``(B, (g/2)^2, D)``."""
+        grid = self.config.image_size // self.config.patch_size
+        image = tokens.unflatten(1, (grid, grid)).permute(0, 3, 1, 2)
+        return F.avg_pool2d(image, self.config.pool_stride).flatten(2).transpose(1, 2)
+
+    def encode_frames(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(T, 3, H, W)`` in [0, 1] -> LM tokens ``(T, n, hidden)`` and pooled CLIP tokens ``(T, n, vision_dim)``."""
+        if frames.ndim != 4 or frames.shape[1] != 3 or not frames.is_floating_point() or frames.shape[0] == 0:
+            raise UserError(
+                f"memory frames must be a non-empty float tensor (T, 3, H, W) in [0, 1], got "
+                f"{tuple(frames.shape)} {frames.dtype}"
+            )
+        frames = frames.to(self.summary_embedding.device)
+        embeds, descriptors = zip(*(self.encode_frame(frame) for frame in frames))
+        return torch.stack(embeds), torch.stack(descriptors)
+
+    # ---------------------------------------------------------------- LM trunk
+
+    def summarize(self, cache: SummaryCache, frame_tokens: torch.Tensor) -> tuple[list, list]:
+        """Run one chunk ``(L, hidden)`` + its summary token against ``cache``.
+
+        Returns the summary token's pre-RoPE keys and values ``(kv_width,)`` at
+        every cached layer. Positions: cached summaries 0..N-1, chunk N...
+        """
+        heads, kv_heads = self.config.num_heads, self.config.num_kv_heads
+        hidden = torch.cat([frame_tokens, self.summary_embedding[None]])[None]
+        past, length = len(cache), hidden.shape[1]
+        cos, sin = self.lm.rotary_emb(hidden, torch.arange(past + length, device=hidden.device)[None])
+        rows = torch.arange(length, device=hidden.device)[:, None] + past
+        allowed = rows >= torch.arange(past + length, device=hidden.device)[None]
+        last = self.cached_layers - 1
+        keys, values = [], []
+        for index, layer in enumerate(self.lm.layers[: last + 1]):
+            attn = layer.self_attn
+            normed = layer.input_layernorm(hidden)
+            key, value = attn.k_proj(normed), attn.v_proj(normed)
+            keys.append(key[0, -1])
+            values.append(value[0, -1])
+            if index == last:
+                break
+            if index == last - 1:  # the last layer only needs the summary token's keys/values
+                hidden, normed, allowed = hidden[:, -1:], normed[:, -1:], allowed[-1:]
+            queries = hidden.shape[1]
+            query = rotate(split_heads(attn.q_proj(normed), heads), cos[:, -queries:], sin[:, -queries:])
+            key = rotate(split_heads(torch.cat([cache.keys[index][None], key], dim=1), kv_heads), cos, sin)
+            value = split_heads(torch.cat([cache.values[index][None], value], dim=1), kv_heads)
+            mixed = F.scaled_dot_product_attention(
+                query,
+                key.repeat_interleave(heads // kv_heads, dim=1),
+                value.repeat_interleave(heads // kv_heads, dim=1),
+                attn_mask=allowed,
+            )
+            hidden = hidden + attn.o_proj(mixed.transpose(1, 2).flatten(2))
+            hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
+        return keys, values
+
+    def run_chunks(
+        self,
+        cache: SummaryCache,
+        frame_tokens: torch.Tensor,
+        plan: list[int] | tuple[int, ...],
+        *,
+        pinned: bool = False,
+        bounded: bool = True,
+        stats: AppendStats | None = None,
+    ) -> SummaryCache:
+        """Summarise ``frame_tokens`` ``(T, n, hidden)`` chunk by chunk per ``plan``; returns the new cache."""
+        start = 0
+        for size in plan:
+            if stats is not None:
+                tokens = size * frame_tokens.shape[1] + 1
+                stats.lm_tokens += tokens
+                stats.lm_keys += len(cache) + tokens
+            keys, values = self.summarize(cache, frame_tokens[start : start + size].flatten(0, 1))
+            cache = cache.add(keys, values, size, pinned)
+            cache = cache.merge_oldest(self.config.max_global_summaries if bounded else None)
+            start += size
+        return cache
+
+    # ---------------------------------------------------------------- streaming API
+
+    def new_state(self) -> MemoryState:
+        """An empty memory for one video (on the model's device and dtype)."""
+        config, reference = self.config, self.summary_embedding
+        tokens = config.tokens_per_frame
+        nothing = tuple(reference.new_zeros(1, 0, config.kv_width) for _ in config.memory_layers)
+        empty_view = MemoryView(nothing, nothing)
+        return MemoryState(
+            cache=SummaryCache.empty(
+                self.cached_layers, config.kv_width, device=reference.device, dtype=reference.dtype
+            ),
+            pending_embeds=reference.new_zeros(0, tokens, config.hidden_size),
+            pending_changes=reference.new_zeros(0, dtype=torch.float32),
+            tail_descriptor=reference.new_zeros(0, tokens, config.vision_hidden_size),
+            provisional=empty_view,
+            local=empty_view,
+        )
+
+    def append(self, state: MemoryState, frames: torch.Tensor, *, pinned: bool = False) -> AppendStats:
+        """Add frames ``(T, 3, H, W)`` in [0, 1] to ``state`` (in place); cost grows with T only.
+
+        Plain frames join the chunk stream: chunks whose size is decided are
+        committed, the rest (fewer than the largest chunk size) stay pending,
+        summarised provisionally for :meth:`global_view`; the local view
+        becomes this batch alone.
+        ``pinned=True`` (keyframes): each frame becomes its own summary, kept
+        in the global memory for good (never merged), placed after the
+        summaries committed so far; the local view is kept.
+        Gradients are not disabled here: wrap in ``torch.no_grad()`` for inference.
+        """
+        config = self.config
+        embeds, descriptors = self.encode_frames(frames)
+        stats = AppendStats(frames_encoded=frames.shape[0])
+        if pinned:
+            state.cache = self.run_chunks(state.cache, embeds, [1] * len(embeds), pinned=True, stats=stats)
+        else:
+            chain = torch.cat([state.tail_descriptor, descriptors])  # changes from the last pending frame on
+            changes = [frame_change(a, b)[None] for a, b in zip(chain[:-1], chain[1:])]
+            pending = torch.cat([state.pending_embeds, embeds])
+            pending_changes = torch.cat([state.pending_changes, *changes])
+            plan = plan_chunks(
+                pending_changes.tolist(), len(pending), config.chunk_sizes, config.change_thresholds, final=False
+            )
+            done = sum(plan)
+            state.cache = self.run_chunks(state.cache, pending[:done], plan, stats=stats)
+            state.pending_embeds = pending[done:]
+            state.pending_changes = pending_changes[done:]
+            state.tail_descriptor = descriptors[-1:] if state.num_pending else descriptors[:0]
+            state.local = self.local_summaries(embeds, stats)
+            state.frames_seen += frames.shape[0]
+            stats.chunks_committed = len(plan)
+        state.provisional = self.provisional_summaries(state, stats)
+        stats.pending_frames, stats.summaries = state.num_pending, len(state.cache)
+        return stats
+
+    def local_summaries(self, embeds: torch.Tensor, stats: AppendStats | None = None) -> MemoryView:
+        """A batch's LM tokens ``(T, n, hidden)`` encoded on their own with the finest chunking."""
+        finest = self.config.chunk_sizes[-1]
+        plan = [finest] * (len(embeds) // finest) + ([len(embeds) % finest] if len(embeds) % finest else [])
+        cache = SummaryCache.empty(
+            self.cached_layers, self.config.kv_width, device=embeds.device, dtype=embeds.dtype
+        )
+        return self.run_chunks(cache, embeds, plan, stats=stats).view(self.config.memory_layers)
+
+    def provisional_summaries(self, state: MemoryState, stats: AppendStats | None = None) -> MemoryView:
+        """Summaries of the pending frames as if the video ended now; never committed."""
+        config = self.config
+        plan = plan_chunks(
+            state.pending_changes.tolist(), state.num_pending, config.chunk_sizes, config.change_thresholds, final=True
+        )
+        cache = self.run_chunks(state.cache, state.pending_embeds, plan, bounded=False, stats=stats)
+        return cache.view(config.memory_layers, start=len(state.cache))
+
+    def global_view(self, state: MemoryState) -> MemoryView:
+        """All history: pinned keyframes, committed (possibly merged) summaries, then the pending frames'."""
+        return MemoryView.concat([state.cache.view(self.config.memory_layers), state.provisional])
+
+    def local_view(self, state: MemoryState) -> MemoryView:
+        """The most recently appended batch, summarised on its own (finest chunks)."""
+        return state.local
+
+    # ---------------------------------------------------------------- training / reward
+
+    def encode_clip(self, frames: torch.Tensor, plan: tuple[int, ...] | None = None) -> ClipMemory:
+        """Summaries of a whole clip ``(T, 3, H, W)`` from an empty memory, with gradients if enabled.
+
+        ``plan`` (chunk lengths summing to T) forces the chunking, e.g. the
+        reference clip's for the reward (eq. 5); by default it is chosen from the
+        clip's feature changes as in streaming, the tail flushed as the clip's end.
+        """
+        config = self.config
+        embeds, descriptors = self.encode_frames(frames)
+        if plan is None:
+            changes = [frame_change(a, b).item() for a, b in zip(descriptors[:-1], descriptors[1:])]
+            plan = plan_chunks(changes, len(embeds), config.chunk_sizes, config.change_thresholds, final=True)
+        elif sum(plan) != len(embeds) or min(plan) < 1:
+            raise UserError(f"chunk plan {tuple(plan)} does not split {len(embeds)} frames")
+        cache = SummaryCache.empty(self.cached_layers, config.kv_width, device=embeds.device, dtype=embeds.dtype)
+        cache = self.run_chunks(cache, embeds, plan)
+        return ClipMemory(cache.view(config.memory_layers), tuple(plan))
