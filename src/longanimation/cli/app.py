@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from ..errors import UserError
@@ -23,6 +22,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+# typer bundles its own click; its usage errors all derive from this class.
+_CLICK_ERROR = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
 # Modules that register commands on `app` (imported lazily by `main`).
 COMMAND_MODULES = (
@@ -45,15 +47,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = command.main(args=argv, prog_name="longanimation", standalone_mode=False)
     except UserError as error:
-        click.echo(f"error: {error}", err=True)
+        typer.echo(f"error: {error}", err=True)
         return _exit(UserError.exit_code, argv)
-    except click.exceptions.Exit as done:
+    except typer.Exit as done:
         return _exit(done.exit_code, argv)
-    except click.ClickException as error:  # usage errors: unknown option, missing argument
-        error.show()
-        return _exit(error.exit_code, argv)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
+    except _CLICK_ERROR as error:  # usage errors: unknown option, bad value, missing argument
+        typer.echo(f"error: {error.format_message()} (see --help)", err=True)
+        return _exit(2, argv)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
         return _exit(130, argv)
     return _exit(result if isinstance(result, int) else 0, argv)
 

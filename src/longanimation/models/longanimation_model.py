@@ -1,0 +1,245 @@
+"""The whole LongAnimation model: backbone, SketchDiT, memory model and DGLM, saved as one folder.
+
+Folder layout (written atomically by :meth:`LongAnimationModel.save_pretrained`)::
+
+    longanimation.json   format, version, preset name, segment defaults, backbone location
+    backbone/            diffusers CogVideoX I2V layout (transformer/ vae/ text_encoder/ tokenizer/ scheduler/)
+    sketch_dit/          config.json + model.safetensors
+    memory_model/        config.json + model.safetensors
+    dglm/                config.json + model.safetensors
+
+A folder may be saved without ``backbone/`` (the 5.6 B backbone never changes);
+it is then loaded with ``backbone=`` pointing at a CogVideoX snapshot. Nothing
+is ever unpickled: weights are safetensors only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_dir
+from ..errors import UserError
+from .backbone import CogVideoXBackbone
+from .dglm import GlobalLocalMemory
+from .memory_model import LongVideoMemoryModel
+from .presets import SegmentDefaults, get_preset
+from .sketch_dit import SketchControlledTransformer, SketchDiT
+from .text_tokenizer import build_toon_tokenizer
+
+INDEX_NAME = "longanimation.json"
+FORMAT = "longanimation"
+FORMAT_VERSION = 1
+BACKBONE, SKETCH_DIT, MEMORY_MODEL, DGLM = "backbone", "sketch_dit", "memory_model", "dglm"
+PARTS = {SKETCH_DIT: SketchDiT, MEMORY_MODEL: LongVideoMemoryModel, DGLM: GlobalLocalMemory}
+
+# Parts trained in each stage (sec. 4.1); everything else is frozen. The paper
+# does not say which parts the reward stage tunes: we refine DGLM, whose memory
+# input is what the Color Consistency Reward aligns (sec. 3.2.3).
+TRAINING_STAGES = {
+    "sketch": (SKETCH_DIT,),  # stage 1: SketchDiT, 30k steps
+    "memory": (DGLM,),  # stage 2: DGLM, 10k steps
+    "reward": (DGLM,),  # stage 3: Color Consistency Reward, 10k steps
+}
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Number of parameters (works on the meta device)."""
+    return sum(parameter.numel() for parameter in module.parameters())
+
+
+class LongAnimationModel(nn.Module):
+    """Frozen CogVideoX backbone + SketchDiT + long-video memory model + DGLM, and their defaults."""
+
+    def __init__(
+        self,
+        backbone: CogVideoXBackbone,
+        sketch_dit: SketchDiT,
+        memory_model: LongVideoMemoryModel,
+        dglm: GlobalLocalMemory,
+        *,
+        preset: str,
+        segment: SegmentDefaults,
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.sketch_dit = sketch_dit
+        self.memory_model = memory_model
+        self.dglm = dglm
+        self.preset = preset
+        self.segment = segment
+        self._check_compatible()
+
+    def _check_compatible(self) -> None:
+        transformer, memory = self.backbone.transformer.config, self.memory_model.config
+        dglm = self.dglm.config
+        groups = (
+            {
+                "backbone width": transformer.num_attention_heads * transformer.attention_head_dim,
+                "SketchDiT width": self.sketch_dit.config.inner_dim,
+                "DGLM width": dglm.sketch_dim,
+            },
+            {"memory model KV width": memory.kv_width, "DGLM memory width": dglm.memory_dim},
+            {"memory model layers": len(memory.memory_layers), "DGLM layers": dglm.num_layers},
+        )
+        problems = [
+            " / ".join(f"{label} {value}" for label, value in group.items())
+            for group in groups
+            if len(set(group.values())) > 1
+        ]
+        if problems:
+            raise UserError("model parts do not fit together: " + "; ".join(problems))
+
+    # ------------------------------------------------------------------ use
+    def denoiser(self) -> SketchControlledTransformer:
+        """The controlled transformer of eq. 3 / eq. 4 over this model's backbone, SketchDiT and DGLM."""
+        return SketchControlledTransformer(self.backbone.transformer, self.sketch_dit, self.dglm)
+
+    def stage_parts(self, stage: str) -> dict[str, nn.Module]:
+        """The parts trained in ``stage`` (a key of :data:`TRAINING_STAGES`)."""
+        if stage not in TRAINING_STAGES:
+            raise UserError(f"unknown training stage {stage!r}; choose one of {', '.join(TRAINING_STAGES)}")
+        return {name: getattr(self, name) for name in TRAINING_STAGES[stage]}
+
+    def prepare_stage(self, stage: str) -> list[nn.Parameter]:
+        """Make only ``stage``'s parts require grad (backbone and memory model stay frozen); return their parameters."""
+        trained = self.stage_parts(stage)
+        for name in PARTS:
+            getattr(self, name).requires_grad_(name in trained)
+        return [parameter for part in trained.values() for parameter in part.parameters()]
+
+    # ------------------------------------------------------------------ building
+    @classmethod
+    def from_preset(
+        cls, name: str, *, device: torch.device | str = "cpu", seed: int = 0
+    ) -> LongAnimationModel:
+        """Random-initialised model of preset ``name`` (``"meta"`` allocates nothing: for counting).
+
+        SketchDiT starts as a copy of the backbone's first blocks with a zero
+        output projection; DGLM's output projection is zero too. The paper
+        preset has no tokenizer (T5's comes with a CogVideoX snapshot).
+        """
+        preset = get_preset(name)
+        with torch.random.fork_rng(devices=[]), torch.device(device):
+            torch.manual_seed(seed)
+            tokenizer = None
+            if preset.toon_tokenizer:
+                tokenizer = build_toon_tokenizer(preset.backbone.transformer["max_text_seq_length"])
+            backbone = CogVideoXBackbone.from_config(preset.backbone, tokenizer)
+            return cls(
+                backbone,
+                SketchDiT.from_backbone(backbone.transformer, preset.sketch_dit),
+                LongVideoMemoryModel(preset.memory_model),
+                GlobalLocalMemory(preset.dglm),
+                preset=preset.name,
+                segment=preset.segment,
+            )
+
+    @classmethod
+    def from_parts(
+        cls,
+        backbone: CogVideoXBackbone | str | os.PathLike,
+        *,
+        preset: str = "paper",
+        sketch_dit: str | os.PathLike | None = None,
+        memory_model: str | os.PathLike | None = None,
+        dglm: str | os.PathLike | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        seed: int = 0,
+    ) -> LongAnimationModel:
+        """A CogVideoX snapshot (folder or loaded backbone) plus our parts' folders.
+
+        A part not given is created from the preset: SketchDiT from the
+        backbone's first blocks (the start of stage 1), DGLM with a zero output
+        (the start of stage 2), the memory model randomly initialised (only
+        sensible for ``tiny``: the paper's is Video-XL, converted to our layout).
+        """
+        if not isinstance(backbone, CogVideoXBackbone):
+            backbone = CogVideoXBackbone.from_pretrained(backbone, dtype=dtype)
+        settings = get_preset(preset)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = cls(
+                backbone,
+                SketchDiT.from_pretrained(sketch_dit, dtype=dtype)
+                if sketch_dit is not None
+                else SketchDiT.from_backbone(backbone.transformer, settings.sketch_dit),
+                LongVideoMemoryModel.from_pretrained(memory_model, dtype=dtype)
+                if memory_model is not None
+                else LongVideoMemoryModel(settings.memory_model),
+                GlobalLocalMemory.from_pretrained(dglm, dtype=dtype)
+                if dglm is not None
+                else GlobalLocalMemory(settings.dglm),
+                preset=settings.name,
+                segment=settings.segment,
+            )
+        return model.to(device=device, dtype=dtype)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike,
+        *,
+        backbone: CogVideoXBackbone | str | os.PathLike | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> LongAnimationModel:
+        """Load a folder written by :meth:`save_pretrained`; ``backbone`` overrides/supplies the backbone."""
+        directory = Path(directory)
+        index = _read_index(directory)
+        if backbone is None:
+            if index["backbone"] is None:
+                raise UserError(f"{directory} was saved without its backbone: pass the CogVideoX folder as backbone")
+            backbone = directory / index["backbone"]
+        if not isinstance(backbone, CogVideoXBackbone):
+            backbone = CogVideoXBackbone.from_pretrained(backbone, dtype=dtype)
+        parts = {name: part.from_pretrained(directory / name, dtype=dtype) for name, part in PARTS.items()}
+        model = cls(backbone, **parts, preset=index["preset"], segment=index["segment"])
+        return model.to(device=device, dtype=dtype)
+
+    def save_pretrained(self, directory: str | os.PathLike, *, include_backbone: bool = True) -> None:
+        """Write the model folder atomically (without ``backbone/`` when ``include_backbone`` is False)."""
+        with atomic_dir(directory) as tmp:
+            if include_backbone:
+                self.backbone.save_pretrained(tmp / BACKBONE)
+            for name in PARTS:
+                getattr(self, name).save_pretrained(tmp / name)
+            index = {
+                "format": FORMAT,
+                "version": FORMAT_VERSION,
+                "preset": self.preset,
+                "segment": dataclasses.asdict(self.segment),
+                "backbone": BACKBONE if include_backbone else None,
+            }
+            (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+
+
+def _read_index(directory: Path) -> dict[str, Any]:
+    path = directory / INDEX_NAME
+    if not directory.is_dir():
+        raise UserError(f"model folder {directory} does not exist")
+    if not path.is_file():
+        raise UserError(f"{directory} is not a LongAnimation model folder: {INDEX_NAME} is missing")
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        raise UserError(f"{path} is not a LongAnimation model index")
+    if index.get("version") != FORMAT_VERSION:
+        raise UserError(f"{path} has format version {index.get('version')}; this code reads {FORMAT_VERSION}")
+    missing = [key for key in ("preset", "segment", "backbone") if key not in index]
+    if missing:
+        raise UserError(f"{path} lacks {', '.join(missing)}")
+    try:
+        index["segment"] = SegmentDefaults(**index["segment"])
+    except TypeError as error:
+        raise UserError(f"{path}: bad segment defaults ({error})") from None
+    return index
