@@ -144,7 +144,7 @@ class ToonClipDataset:
             sketches=np.stack([frame.lineart for frame in segment]),
             reference=world.render(reference_index).color,
             history=_stack_or_empty([world.render(t).color for t in history], self.config),
-            prompt=world.manifest()["prompt"],
+            prompt=world.caption,
             target_start=start,
             reference_index=reference_index,
             history_indices=history,
