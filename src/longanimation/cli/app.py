@@ -9,6 +9,7 @@ data commands start fast.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import typer
@@ -32,6 +33,9 @@ COMMAND_MODULES = (
     "longanimation.cli.lineart",
     "longanimation.cli.toon",
     "longanimation.cli.info",
+    "longanimation.cli.colorize",
+    "longanimation.cli.evaluate",
+    "longanimation.cli.train",
 )
 
 
@@ -42,6 +46,9 @@ def _register_commands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point: run the CLI, mapping user errors to one line and exit code 2."""
+    # Our own progress display replaces the libraries' per-file loading bars.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
     _register_commands()
     command = typer.main.get_command(app)
     try:

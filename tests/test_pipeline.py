@@ -1,0 +1,206 @@
+"""Long-animation inference: any length, keyframes anywhere, held drawings, paradigms, resume, bad input."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from longanimation.data.lineart import lineart_to_image
+from longanimation.data.toon import ToonConfig, ToonWorld
+from longanimation.errors import UserError
+from longanimation.models.longanimation_model import LongAnimationModel
+from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
+from longanimation.pipeline.output import FrameFolderSink
+
+FAST = dict(num_inference_steps=2, guidance_scale=1.0)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+
+
+@pytest.fixture(scope="module")
+def shot():
+    clip = ToonWorld(ToonConfig(seed=21, frames=64, height=64, width=64)).render_range(0, 64)
+    return clip.lineart, clip.color
+
+
+@pytest.mark.parametrize("length", [1, 2, 18, 41])
+def test_every_frame_colored_for_any_length(pipeline, shot, length):
+    sketches, colors = shot
+    options = ColorizeOptions(**FAST, collapse_held_drawings=False)
+    out = pipeline(sketches[:length], {0: colors[0]}, "", options)
+    assert out.written.all() and out.frames.shape == (length, 64, 64, 3)
+    assert np.array_equal(out.frames[0], colors[0])  # the keyframe is kept as given
+
+
+def test_keyframe_in_the_middle_colors_both_directions(pipeline, shot):
+    sketches, colors = shot
+    out = pipeline(sketches[:60], {30: colors[30]}, "", ColorizeOptions(**FAST))
+    assert out.written.all()
+    assert np.array_equal(out.frames[30], colors[30])
+    _, jobs = pipeline.plan(sketches[:60], [30], ColorizeOptions(**FAST).resolved(pipeline.model))
+    assert {job.run.direction for job in jobs} == {1, -1}
+
+
+def test_several_keyframes_each_run_uses_its_nearest(pipeline, shot):
+    sketches, colors = shot
+    options = ColorizeOptions(**FAST).resolved(pipeline.model)
+    groups, jobs = pipeline.plan(sketches[:60], [0, 45], options)
+    distinct = sorted(set(groups))
+    for job in jobs:
+        for position in job.run.frames:
+            frame = distinct[position]
+            assert abs(frame - distinct[job.run.frames[0]]) <= min(abs(frame - 0), abs(frame - 45)) + 1
+    out = pipeline(sketches[:60], {0: colors[0], 45: colors[45]}, "", ColorizeOptions(**FAST))
+    assert out.written.all() and np.array_equal(out.frames[45], colors[45])
+
+
+def test_held_drawings_are_colored_once(pipeline, shot):
+    sketches, colors = shot
+    on_twos = np.repeat(sketches[:20], 2, axis=0)
+    calls = []
+    options = ColorizeOptions(**FAST)
+    out = pipeline(on_twos, {0: colors[0]}, "", options, progress=lambda *a: calls.append(a))
+    jobs_twos = calls[-1][1]
+    calls.clear()
+    pipeline(on_twos, {0: colors[0]}, "", ColorizeOptions(**FAST, collapse_held_drawings=False), progress=lambda *a: calls.append(a))
+    jobs_all = calls[-1][1]
+    assert jobs_all >= 1.8 * jobs_twos
+    assert np.array_equal(out.frames[0::2], out.frames[1::2])
+
+
+def test_same_seed_same_output_other_seed_differs(pipeline, shot):
+    sketches, colors = shot
+    first = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=3)).frames
+    again = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=3)).frames
+    other = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=4)).frames
+    assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        dict(memory="none"),
+        dict(memory="local"),
+        dict(memory="global"),
+        dict(fusion_start=0),
+        dict(paradigm="local-fusion"),
+        dict(paradigm="autoregressive"),
+        dict(guidance_scale=3.0),
+    ],
+)
+def test_comparison_paradigms_run(pipeline, shot, options):
+    sketches, colors = shot
+    out = pipeline(sketches[:40], {0: colors[0]}, "", ColorizeOptions(**(FAST | options)))
+    assert out.written.all()
+
+
+def test_any_frame_size_maps_back(pipeline):
+    clip = ToonWorld(ToonConfig(seed=4, frames=20, height=48, width=90)).render_range(0, 20)
+    out = pipeline(clip.lineart, {0: clip.color[0]}, "", ColorizeOptions(**FAST))
+    assert out.frames.shape == (20, 48, 90, 3) and out.written.all()
+
+
+def test_bad_inputs_raise_user_errors(pipeline, shot):
+    sketches, colors = shot
+    with pytest.raises(UserError, match="outside the shot"):
+        pipeline(sketches[:10], {10: colors[0]}, "", ColorizeOptions(**FAST))
+    with pytest.raises(UserError, match="line art is"):
+        pipeline(sketches[:10], {0: colors[0][:32]}, "", ColorizeOptions(**FAST))
+    with pytest.raises(UserError, match="non-empty"):
+        pipeline(sketches[:0], {0: colors[0]}, "", ColorizeOptions(**FAST))
+    with pytest.raises(UserError, match="fusion-start"):
+        pipeline(sketches[:10], {0: colors[0]}, "", ColorizeOptions(num_inference_steps=2, fusion_start=5))
+    with pytest.raises(UserError, match="--memory"):
+        pipeline(sketches[:10], {0: colors[0]}, "", ColorizeOptions(**FAST, memory="all"))
+
+
+def test_resume_after_stop_is_identical(pipeline, shot, tmp_path):
+    sketches, colors = shot
+    names = [f"{i:05d}" for i in range(64)]
+    options = ColorizeOptions(**FAST, collapse_held_drawings=False)
+    full = FrameFolderSink(tmp_path / "full", names)
+    pipeline(sketches, {0: colors[0]}, "", options, sink=full, state_dir=tmp_path / "full")
+    part = FrameFolderSink(tmp_path / "part", names)
+    pipeline(sketches, {0: colors[0]}, "", options, sink=part, state_dir=tmp_path / "part", stop_after_jobs=2)
+    assert part.missing()
+    pipeline(sketches, {0: colors[0]}, "", options, sink=part, state_dir=tmp_path / "part", resume=True)
+    for index in range(64):
+        assert part.path(index).read_bytes() == full.path(index).read_bytes(), index
+    with pytest.raises(UserError, match="other inputs"):
+        pipeline(sketches, {0: colors[40]}, "", options, sink=part, state_dir=tmp_path / "part", resume=True)
+
+
+@pytest.fixture(scope="module")
+def cli_case(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    LongAnimationModel.from_preset("tiny", seed=1).save_pretrained(root / "model")
+    world = ToonWorld(ToonConfig(seed=8, frames=90, height=64, width=64)).render_range(0, 90)
+    (root / "lineart").mkdir()
+    for index, sketch in enumerate(world.lineart):
+        Image.fromarray(lineart_to_image(sketch)).save(root / "lineart" / f"{index:04d}.png")
+    Image.fromarray(world.color[0]).save(root / "key.png")
+    return root
+
+
+def _colorize_args(case, out, *extra):
+    return ["colorize", case / "lineart", out, "-k", case / "key.png", "--model", case / "model",
+            "--steps", "2", "--guidance-scale", "1", "--no-collapse-held", "--quiet", *extra]
+
+
+def test_cli_kill_and_resume_is_byte_identical(cli_case, run_cli, tmp_path):
+    full = tmp_path / "full"
+    assert run_cli(*_colorize_args(cli_case, full)).returncode == 0
+    killed = tmp_path / "killed"
+    process = subprocess.Popen([sys.executable, "-m", "longanimation", *map(str, _colorize_args(cli_case, killed))])
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list((killed / "frames").glob("*.png"))) < 30:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert 0 < len(list((killed / "frames").glob("*.png"))) < 90
+    result = run_cli(*_colorize_args(cli_case, killed, "--resume"))
+    assert result.returncode == 0, result.stderr
+    for frame in sorted((full / "frames").iterdir()):
+        assert (killed / "frames" / frame.name).read_bytes() == frame.read_bytes(), frame.name
+    assert (killed / "colorized.mp4").is_file() and not (killed / ".longanimation-state").exists()
+
+
+def _assert_error_no_output(result, out):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_cli_bad_inputs(cli_case, run_cli, tmp_path):
+    out = tmp_path / "out"
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(small)
+    gray = tmp_path / "gray"
+    gray.mkdir()
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(gray / "0.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    cases = [
+        ["colorize", cli_case / "lineart", out, "-k", small, "--model", cli_case / "model"],
+        ["colorize", cli_case / "lineart", out, "-k", f"{cli_case / 'key.png'}@90", "--model", cli_case / "model"],
+        ["colorize", empty, out, "-k", cli_case / "key.png", "--model", cli_case / "model"],
+        ["colorize", gray, out, "-k", cli_case / "key.png", "--model", cli_case / "model"],
+        ["colorize", cli_case / "lineart", out, "-k", cli_case / "key.png", "--model", tmp_path / "nomodel"],
+        ["colorize", cli_case / "lineart", out, "-k", cli_case / "key.png", "--model", cli_case / "model", "--memory", "all"],
+    ]
+    for args in cases:
+        _assert_error_no_output(run_cli(*args), out)
+    result = run_cli("colorize", cli_case / "lineart", blocker / "out", "-k", cli_case / "key.png", "--model", cli_case / "model")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
