@@ -406,3 +406,16 @@ def test_cli_bad_inputs_fail_cleanly(run_cli, tmp_path):
         assert len(lines) == 1 and lines[0].startswith("error: "), (name, result.stderr)
         assert "Traceback" not in result.stderr and result.stdout == "", name
     assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before  # no output, no temp files
+
+
+def test_dark_lines_recover_toon_world_outlines():
+    """On toon-world cel frames the extractor finds the known outlines (exact pixels, no tolerance)."""
+    from longanimation.data.toon import ToonConfig, ToonWorld
+
+    world = ToonWorld(ToonConfig(seed=3, frames=300, height=256, width=256))
+    for t in (0, 120, 290):
+        frame = world.render(t)
+        found = extract_lineart(frame.color)
+        hits = (found & frame.lineart).sum()
+        assert hits / found.sum() >= 0.97, t  # precision
+        assert hits / frame.lineart.sum() >= 0.97, t  # recall
