@@ -1,0 +1,52 @@
+"""Stage ``vae`` (tiny preset only): train the CogVideoX 3D VAE as an autoencoder on toon clips.
+
+The paper takes CogVideoX's VAE pretrained; the tiny preset starts it random.
+With posterior ``q(z|x) = N(mu, sigma^2)`` from the encoder and the
+reparameterised ``z = mu + sigma * n`` (``n`` from the step's generator), the
+loss per clip is
+
+    l1_weight * mean|x - D(z)| + mse_weight * mean(x - D(z))^2
+        + kl_weight * mean(0.5 (mu^2 + sigma^2 - 1 - log sigma^2))
+
+all means over elements (pixels, resp. latent entries). ``latent_std`` --
+the standard deviation of ``mu`` times the scaling factor, i.e. of the
+latents the diffusion stages see -- is logged: it should stay near 1.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..batches import ClipBatch
+from .core import StepContext, TrainingStage
+
+
+class VAEStage(TrainingStage):
+    """Trains ``backbone.vae`` only."""
+
+    name = "vae"
+
+    def __init__(self, model, config) -> None:
+        super().__init__(model, config)
+        self.vae = model.backbone.vae
+
+    def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
+        backbone = self.model.backbone
+        frames, height, width = batch.target.shape[2:]
+        scale = backbone.spatial_compression
+        shape = (batch.size, self.vae.config.latent_channels, backbone.num_latent_frames(frames))
+        noise = torch.randn(*shape, height // scale, width // scale, generator=context.generator)
+        return self.backward_once(context, batch.target, noise.to(batch.target.device))
+
+    def forward(self, video: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``video`` ``(B, 3, F, H, W)`` in [-1, 1], ``noise`` like the latents -> loss and its terms."""
+        posterior = self.vae.encode(video.to(self.vae.dtype)).latent_dist
+        latents = posterior.mean + posterior.std * noise.to(posterior.mean.dtype)
+        reconstruction = self.vae.decode(latents).sample.float()
+        error = reconstruction - video.float()
+        l1, mse = error.abs().mean(), error.square().mean()
+        kl = 0.5 * (posterior.mean.square() + posterior.var - 1.0 - posterior.logvar).float().mean()
+        weights = self.config.vae
+        loss = weights.l1_weight * l1 + weights.mse_weight * mse + weights.kl_weight * kl
+        latent_std = (posterior.mean.detach().float() * self.vae.config.scaling_factor).std()
+        return loss, {"l1": l1.detach(), "mse": mse.detach(), "kl": kl.detach(), "latent_std": latent_std}
