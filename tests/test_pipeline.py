@@ -204,3 +204,12 @@ def test_cli_bad_inputs(cli_case, run_cli, tmp_path):
         _assert_error_no_output(run_cli(*args), out)
     result = run_cli("colorize", cli_case / "lineart", blocker / "out", "-k", cli_case / "key.png", "--model", cli_case / "model")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_reencoding_baseline_runs_and_refuses_resume(pipeline, shot, tmp_path):
+    sketches, colors = shot
+    options = ColorizeOptions(**FAST, memory_update="reencode", collapse_held_drawings=False)
+    out = pipeline(sketches[:40], {0: colors[0]}, "", options)
+    assert out.written.all()
+    with pytest.raises(UserError, match="streaming"):
+        pipeline(sketches[:40], {0: colors[0]}, "", options, state_dir=tmp_path, resume=True)

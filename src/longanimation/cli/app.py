@@ -34,6 +34,7 @@ COMMAND_MODULES = (
     "longanimation.cli.toon",
     "longanimation.cli.info",
     "longanimation.cli.colorize",
+    "longanimation.cli.benchmark",
     "longanimation.cli.evaluate",
     "longanimation.cli.train",
 )

@@ -61,13 +61,18 @@ def ssim_per_frame(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 
 def split_frequencies(frames: np.ndarray, cutoff: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Split (T, H, W, C) frames into low- and high-frequency parts with a radial FFT mask."""
+    """Split (T, H, W, C) frames into low- and high-frequency parts with a radial FFT mask.
+
+    The low part keeps spatial frequencies up to ``cutoff`` of the Nyquist
+    frequency; the high part is the rest. Real FFTs over contiguous planes.
+    """
     height, width = frames.shape[1:3]
+    planes = np.moveaxis(frames, -1, 1)  # (T, C, H, W): FFT over the last, contiguous axes
     fy = np.fft.fftfreq(height)[:, None]
-    fx = np.fft.fftfreq(width)[None, :]
-    low_mask = (np.sqrt(fx**2 + fy**2) <= cutoff * 0.5)[None, :, :, None]
-    spectrum = np.fft.fft2(frames, axes=(1, 2))
-    low = np.real(np.fft.ifft2(spectrum * low_mask, axes=(1, 2)))
+    fx = np.fft.rfftfreq(width)[None, :]
+    low_mask = np.sqrt(fx**2 + fy**2) <= cutoff * 0.5
+    low = np.fft.irfft2(np.fft.rfft2(planes) * low_mask, s=(height, width))
+    low = np.moveaxis(low, 1, -1)
     return low, frames - low
 
 

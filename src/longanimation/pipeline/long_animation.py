@@ -50,6 +50,7 @@ from .planning import Run, Segment, held_drawing_groups, plan_runs, plan_segment
 from .resume import RunState, fingerprint
 
 MEMORY_MODES = ("none", "local", "global", "both")
+MEMORY_UPDATES = ("streaming", "reencode")
 PARADIGMS = ("memory", "local-fusion", "autoregressive")
 
 
@@ -63,6 +64,9 @@ class ColorizeOptions:
     guidance_scale: float | None = None
     fusion_start: int | None = None  # t_st in steps: blend in the last t_st steps; 0 = no fusion
     memory: str = "both"
+    # streaming: each frame enters the memory once (cost per segment flat); reencode: the whole
+    # history is encoded again before every segment, as the authors' release does (a baseline).
+    memory_update: str = "streaming"
     paradigm: str = "memory"
     collapse_held_drawings: bool = True
     seed: int = 0
@@ -85,6 +89,8 @@ class ColorizeOptions:
         )
         if options.memory not in MEMORY_MODES:
             raise UserError(f"--memory must be one of {', '.join(MEMORY_MODES)}, got {options.memory!r}")
+        if options.memory_update not in MEMORY_UPDATES:
+            raise UserError(f"memory update must be one of {', '.join(MEMORY_UPDATES)}, got {options.memory_update!r}")
         if options.paradigm not in PARADIGMS:
             raise UserError(f"--paradigm must be one of {', '.join(PARADIGMS)}, got {options.paradigm!r}")
         if options.paradigm == "local-fusion":
@@ -244,12 +250,14 @@ class LongAnimationPipeline:
             sketches, *[a for k in sorted(keyframes) for a in (str(k), keyframes[k])], prompt,
             json.dumps(asdict(options), sort_keys=True), self.model.preset, str(sum(p.numel() for p in self.model.parameters())),
         )
+        if resume and options.memory_update == "reencode":
+            raise UserError("--resume needs the streaming memory (re-encoding keeps the whole history in RAM)")
         state = RunState.load(state_dir, key) if resume else RunState()
         memory_on = options.memory != "none"
+        keyframe_stack = np.stack([model_keyframes[k] for k in sorted(model_keyframes)])
         if state.memory is None and memory_on:
-            state.memory = self.model.memory_model.new_state()
-            keyframe_stack = np.stack([model_keyframes[k] for k in sorted(model_keyframes)])
-            self.model.memory_model.append(state.memory, self._frames_for_memory(keyframe_stack), pinned=True)
+            state.memory = self._new_memory(keyframe_stack)
+        history: list[np.ndarray] = []  # generated frames, kept only to re-encode them (baseline)
 
         text = self._encode_prompt(prompt, options)
         fusion = ColorConsistencyFusion(options.num_inference_steps, options.fusion_start)
@@ -257,14 +265,18 @@ class LongAnimationPipeline:
 
         for job_index in range(state.next_job, len(jobs)):
             job = jobs[job_index]
+            if memory_on and options.memory_update == "reencode" and history:
+                state.memory = self._reencoded_memory(keyframe_stack, history)
             step_callback = None
             if progress is not None:
                 step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
             frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, options, step_callback)
             self._emit(job, frames, distinct, members, box, group_keyframe, sink)
-            if memory_on:
-                fresh = self._fresh_positions(job)
-                self.model.memory_model.append(state.memory, self._frames_for_memory(frames[fresh]))
+            fresh = frames[self._fresh_positions(job)]
+            if memory_on and options.memory_update == "reencode":
+                history.append(fresh)
+            elif memory_on:
+                self.model.memory_model.append(state.memory, self._frames_for_memory(fresh))
             if options.paradigm == "autoregressive":
                 last = job.segment.end - job.segment.start - 1
                 state.reference = torch.from_numpy(frames[last].copy())
@@ -371,6 +383,20 @@ class LongAnimationPipeline:
         pixels = self.backbone.decode_latents(latents[:, lead:])[0]  # (3, F, H, W) in [-1, 1]
         frames = ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
         return frames[: segment.end - segment.start]
+
+    def _new_memory(self, keyframes: np.ndarray):
+        """A streaming memory holding the keyframes, pinned (never merged away)."""
+        memory = self.model.memory_model.new_state()
+        self.model.memory_model.append(memory, self._frames_for_memory(keyframes), pinned=True)
+        return memory
+
+    def _reencoded_memory(self, keyframes: np.ndarray, history: list[np.ndarray]):
+        """The authors' approach: encode the whole history again; the last segment becomes the local view."""
+        memory = self._new_memory(keyframes)
+        if len(history) > 1:
+            self.model.memory_model.append(memory, self._frames_for_memory(np.concatenate(history[:-1])))
+        self.model.memory_model.append(memory, self._frames_for_memory(history[-1]))
+        return memory
 
     def _memory_inputs(self, state: RunState, job_index: int, options: ColorizeOptions) -> dict | None:
         """DGLM inputs (eq. 4): none for the shot's first segment (fig. 2(b)), else the chosen views."""

@@ -1,0 +1,46 @@
+"""``longanimation benchmark``: the paper's experiments and our speed/memory scaling as commands."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import typer
+
+from ..errors import UserError
+from .app import app
+
+benchmark_app = typer.Typer(help="Benchmarks: speed and memory scaling (ablations: see README).", no_args_is_help=True)
+app.add_typer(benchmark_app, name="benchmark")
+
+
+def _lengths(text: str) -> list[int]:
+    try:
+        lengths = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise UserError(f"--lengths takes comma-separated frame counts, got {text!r}") from None
+    if not lengths or lengths[0] < 20:
+        raise UserError("--lengths needs frame counts of at least 20")
+    return lengths
+
+
+@benchmark_app.command("speed")
+def speed(
+    lengths: str = typer.Option("200,500,1000,2000", help="Shot lengths in frames, comma-separated."),
+    size: int = typer.Option(128, help="Frame size (square)."),
+    model: Path = typer.Option(None, help="Model folder (default: tiny preset with random weights; timing only)."),
+    threads: int = typer.Option(2, help="Torch threads per run."),
+    out: Path = typer.Option(Path("benchmarks/results/speed"), help="Output folder."),
+) -> None:
+    """Per-segment time and peak memory vs shot length: streaming memory vs re-encoding, DGLM overhead, held drawings."""
+    from ..evaluation.speed import run_speed_benchmark
+
+    if model is not None and not model.is_dir():
+        raise UserError(f"model folder {model} does not exist")
+    command = "longanimation " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    summary = run_speed_benchmark(
+        _lengths(lengths), out, size=size, model_dir=str(model) if model else None, threads=threads, command=command
+    )
+    typer.echo(f"wrote {out}/speed.md, speed.json, speed.png (DGLM overhead {summary['dglm_overhead']}x, "
+               f"held drawings {summary['held_drawing_speedup']}x)")
