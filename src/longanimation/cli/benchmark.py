@@ -11,7 +11,7 @@ import typer
 from ..errors import UserError
 from .app import app
 
-benchmark_app = typer.Typer(help="Benchmarks: speed and memory scaling (ablations: see README).", no_args_is_help=True)
+benchmark_app = typer.Typer(help="Benchmarks: the paper's ablations and our speed/memory scaling.", no_args_is_help=True)
 app.add_typer(benchmark_app, name="benchmark")
 
 
@@ -44,3 +44,33 @@ def speed(
     )
     typer.echo(f"wrote {out}/speed.md, speed.json, speed.png (DGLM overhead {summary['dglm_overhead']}x, "
                f"held drawings {summary['held_drawing_speedup']}x)")
+
+
+@benchmark_app.command("ablation")
+def ablation(
+    model: Path = typer.Option(None, help="Final model folder (default: the shipped tiny model)."),
+    model_before_ccr: Path = typer.Option(
+        None, help="The model before the reward stage (Table 2 rows 0-3 and the + CCR comparison)."
+    ),
+    seeds: str = typer.Option("100,101,102", help="Toon world seeds, never used in training."),
+    frames: int = typer.Option(300, help="Frames per shot."),
+    size: int = typer.Option(128, help="Frame size (square)."),
+    out: Path = typer.Option(Path("benchmarks/results/ablation"), help="Output folder."),
+) -> None:
+    """Table 2 (modules), Table 3 (fusion start) and the comparison paradigms: mean and spread over seeds."""
+    from ..evaluation.ablation import run_ablation
+    from ..models.longanimation_model import LongAnimationModel
+    from .colorize import DEFAULT_MODEL
+
+    try:
+        seed_list = [int(seed) for seed in seeds.split(",") if seed.strip()]
+    except ValueError:
+        raise UserError(f"--seeds takes comma-separated integers, got {seeds!r}") from None
+    if not seed_list or frames < 20:
+        raise UserError("--seeds needs at least one seed and --frames at least 20")
+    models = {"final": LongAnimationModel.from_pretrained(model or DEFAULT_MODEL)}
+    if model_before_ccr is not None:
+        models["before-ccr"] = LongAnimationModel.from_pretrained(model_before_ccr)
+    command = "longanimation " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    run_ablation(models, seed_list, frames, size, out, command=command, report=typer.echo)
+    typer.echo(f"wrote {out}/ablation.md, ablation.json, psnr_over_frames.png, frequency_decay.png")

@@ -1,0 +1,194 @@
+"""The paper's ablations (Tables 2 and 3) and the comparison paradigms, on long toon shots.
+
+Every configuration colors the same long toon shots (seeds never used in
+training) from the keyframe at frame 0 and is scored with the evaluation
+protocol (:func:`~longanimation.evaluation.runner.evaluate`): short-term (the
+first 14 frames) and long-term (the whole shot) PSNR and SSIM, PSNR per frame
+and the fig. 8 low/high-frequency decay. Mean and spread over the seeds.
+
+* Table 2 (modules): SketchDiT alone; + local memory; + global memory;
+  + DGLM (both); + CCR (the model after the reward stage). Rows 0-3 use the
+  model *before* stage 3 when it is given.
+* Table 3 (Color Consistency Fusion start t_st, scaled to the step count from
+  the paper's 50 steps): none (0), from the start (50/50), early (40/50),
+  late (20/50, the default).
+* Paradigms: local fusion (LVCD: fixed reference, blending at every step, no
+  memory) and autoregressive reference (last generated frame).
+
+Frames that repeat the keyframe's drawing at the start are left out of the
+scores (the pipeline returns the keyframe itself there).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_file
+from .runner import Networks, evaluate
+
+RESULTS_JSON, TABLES_MD = "ablation.json", "ablation.md"
+PSNR_PLOT, DECAY_PLOT = "psnr_over_frames.png", "frequency_decay.png"
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One configuration: which model (before/after stage 3) and which pipeline options."""
+
+    table: str
+    label: str
+    model: str  # "before-ccr" or "final"
+    memory: str = "both"
+    fusion_fraction: float | None = None  # t_st / steps; None = the preset default
+    paradigm: str = "memory"
+
+
+def ablation_rows(have_before_ccr: bool) -> list[AblationRow]:
+    """Table 2, Table 3 and the paradigms; without a pre-CCR model Table 2 uses the final one and has no CCR row."""
+    base = "before-ccr" if have_before_ccr else "final"
+    rows = [
+        AblationRow("Table 2", "0 SketchDiT", base, memory="none"),
+        AblationRow("Table 2", "1 + local memory", base, memory="local"),
+        AblationRow("Table 2", "2 + global memory", base, memory="global"),
+        AblationRow("Table 2", "3 + DGLM (global + local)", base, memory="both"),
+    ]
+    if have_before_ccr:
+        rows.append(AblationRow("Table 2", "4 + CCR", "final", memory="both"))
+    rows += [
+        AblationRow("Table 3", "w/o CCF (t_st = 0)", "final", fusion_fraction=0.0),
+        AblationRow("Table 3", "CCF t_st = 50/50", "final", fusion_fraction=1.0),
+        AblationRow("Table 3", "CCF t_st = 40/50", "final", fusion_fraction=0.8),
+        AblationRow("Table 3", "CCF t_st = 20/50", "final", fusion_fraction=0.4),
+        AblationRow("Paradigms", "local fusion (LVCD-style)", "final", paradigm="local-fusion"),
+        AblationRow("Paradigms", "autoregressive reference", "final", paradigm="autoregressive"),
+        AblationRow("Paradigms", "dynamic global-local memory (ours)", "final"),
+    ]
+    return rows
+
+
+def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: int) -> dict:
+    """Color one shot with ``row``'s options and score frames ``start:``."""
+    from ..pipeline.long_animation import ColorizeOptions
+
+    steps = pipeline.model.segment.num_inference_steps
+    fusion = None if row.fusion_fraction is None else round(row.fusion_fraction * steps)
+    options = ColorizeOptions(memory=row.memory, fusion_start=fusion, paradigm=row.paradigm, seed=seed)
+    out = pipeline(clip.lineart, {0: clip.color[0]}, prompt, options)
+    report = evaluate(out.frames[start:], clip.color[start:], Networks())
+    return {
+        "short_psnr": report["table"]["short_term"]["psnr"],
+        "long_psnr": report["table"]["long_term"]["psnr"],
+        "short_ssim": report["table"]["short_term"]["ssim"],
+        "long_ssim": report["table"]["long_term"]["ssim"],
+        "low_decay": report["frequency"]["low_decay"],
+        "high_decay": report["frequency"]["high_decay"],
+        "psnr_per_frame": report["per_frame"]["psnr"],
+    }
+
+
+def run_ablation(
+    models: dict[str, object],
+    seeds: list[int],
+    frames: int,
+    size: int,
+    out_dir: Path,
+    *,
+    command: str = "",
+    report: Callable[[str], None] = print,
+) -> dict:
+    """Every row on every seed; writes ablation.json, ablation.md and the two plots into ``out_dir``."""
+    from ..data.toon import ToonConfig, ToonWorld
+    from ..pipeline.long_animation import LongAnimationPipeline
+
+    pipelines = {name: LongAnimationPipeline(model) for name, model in models.items()}
+    rows = ablation_rows("before-ccr" in models)
+    scores: dict[str, list[dict]] = {row.label: [] for row in rows}
+    for seed in seeds:
+        world = ToonWorld(ToonConfig(seed=seed, frames=frames, height=size, width=size))
+        clip = world.render_range(0, frames)
+        drawings = world.drawing_indices()
+        start = next((i for i, d in enumerate(drawings) if d != drawings[0]), 1)
+        for row in rows:
+            scores[row.label].append(score_row(pipelines[row.model], row, clip, start, world.caption, seed))
+            report(f"seed {seed} {row.table} {row.label}: long-term PSNR {scores[row.label][-1]['long_psnr']:.2f}")
+    summary = {"command": command, "seeds": seeds, "frames": frames, "size": size, "rows": []}
+    for row in rows:
+        entry = {"table": row.table, "label": row.label, "model": row.model}
+        for key in ("short_psnr", "long_psnr", "short_ssim", "long_ssim", "low_decay", "high_decay"):
+            values = np.array([score[key] for score in scores[row.label]], dtype=float)
+            entry[key] = {"mean": float(values.mean()), "std": float(values.std())}
+        entry["psnr_per_frame_mean"] = np.mean([s["psnr_per_frame"] for s in scores[row.label]], axis=0).tolist()
+        summary["rows"].append(entry)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_file(out_dir / RESULTS_JSON) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    with atomic_file(out_dir / TABLES_MD) as tmp:
+        tmp.write_text(ablation_markdown(summary))
+    plot_ablation(summary, out_dir)
+    return summary
+
+
+def ablation_markdown(summary: dict) -> str:
+    """Tables 2, 3 and the paradigms: mean ± std over the seeds."""
+
+    def cell(stat: dict, digits: int) -> str:
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+    lines = [
+        "# Ablations on long toon shots",
+        "",
+        f"Command: `{summary['command']}`  ",
+        f"Seeds {summary['seeds']} (never used in training), {summary['frames']} frames at "
+        f"{summary['size']}x{summary['size']}; mean ± std over seeds. Short-term = first 14 scored frames.",
+    ]
+    for table in dict.fromkeys(row["table"] for row in summary["rows"]):
+        lines += [
+            "",
+            f"## {table}",
+            "",
+            "| setting | PSNR short | PSNR long | SSIM short | SSIM long | low-freq decay | high-freq decay |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for row in (r for r in summary["rows"] if r["table"] == table):
+            lines.append(
+                f"| {row['label']} | {cell(row['short_psnr'], 2)} | {cell(row['long_psnr'], 2)} | "
+                f"{cell(row['short_ssim'], 3)} | {cell(row['long_ssim'], 3)} | {cell(row['low_decay'], 3)} | "
+                f"{cell(row['high_decay'], 3)} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot_ablation(summary: dict, out_dir: Path) -> None:
+    """PSNR over frame index per setting, and low/high-frequency decay bars (fig. 8 (b, c))."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 1, figsize=(9, 4.5))
+    for row in summary["rows"]:
+        curve = np.asarray(row["psnr_per_frame_mean"])
+        window = min(9, len(curve))
+        smooth = np.convolve(curve, np.ones(window) / window, mode="valid")
+        axes.plot(smooth, label=row["label"], linewidth=1)
+    axes.set(xlabel="frame (after the keyframe's drawing)", ylabel="PSNR (dB, mean over seeds)", title="PSNR over the shot")
+    axes.legend(fontsize=6, ncol=2)
+    figure.tight_layout()
+    with atomic_file(out_dir / PSNR_PLOT) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=False)
+    labels = [row["label"] for row in summary["rows"]]
+    for axis, key, title in ((axes[0], "low_decay", "low frequencies (colors)"), (axes[1], "high_decay", "high frequencies (lines)")):
+        axis.barh(labels, [row[key]["mean"] for row in summary["rows"]], xerr=[row[key]["std"] for row in summary["rows"]])
+        axis.set(xlabel="relative PSNR decay, first 14 frames -> whole shot", title=title)
+        axis.tick_params(axis="y", labelsize=6)
+    figure.tight_layout()
+    with atomic_file(out_dir / DECAY_PLOT) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
