@@ -4,7 +4,7 @@
 
 For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0, `longanimation evaluate` against the ground truth with the
-region maps. Frames that repeat the keyframe's own drawing (a held drawing at
+region maps. Frames whose line art repeats the keyframe's (a held drawing at
 the start) are left out of the evaluation: the pipeline returns the keyframe
 itself there, which would inflate short-term PSNR. Writes one JSON report per
 seed and summary.json / summary.md (mean and spread of short-term = first 14
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def run(*args: str) -> None:
@@ -59,8 +60,8 @@ def main() -> None:
             manifest = json.loads((shot / "manifest.json").read_text())
             run("colorize", shot / "lineart", pred, "-k", shot / "color" / "00000.png", "--prompt",
                 manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
-            drawings = manifest["drawing_index"]
-            start = next(i for i, d in enumerate(drawings) if d != drawings[0])
+            lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
+            start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
             for name, folder in (("pred", pred / "frames"), ("gt", shot / "color"), ("ids", shot / "regions")):
                 link_from(folder, scratch / f"eval-{seed}" / name, start)
             (scratch / f"eval-{seed}" / "manifest.json").symlink_to(shot / "manifest.json")
