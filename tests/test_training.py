@@ -349,3 +349,12 @@ def test_paper_only_stages_refuse_pretrained_parts_stages(tmp_path, capsys, init
     config = write_config(tmp_path / "config.yaml", model={"init_from": str(folder)})
     assert train(config, "vae", tmp_path / "out") == 2
     assert "tiny preset only" in capsys.readouterr().err
+
+
+def test_data_config_carries_every_clip_config_field():
+    import dataclasses
+
+    from longanimation.data.clips import ClipConfig
+    from longanimation.training.config import DataConfig
+
+    assert {f.name for f in dataclasses.fields(ClipConfig)} <= {f.name for f in dataclasses.fields(DataConfig)}

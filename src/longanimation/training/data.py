@@ -15,6 +15,8 @@ processes -- continues the same stream.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from ..data.clips import ClipConfig, FolderClipDataset, ToonClipDataset
@@ -23,16 +25,8 @@ from .config import DataConfig
 
 def build_dataset(config: DataConfig) -> ToonClipDataset | FolderClipDataset:
     """The clip dataset a :class:`DataConfig` describes."""
-    clips = ClipConfig(
-        segment_frames=config.segment_frames,
-        history_frames=config.history_frames,
-        history_stride=config.history_stride,
-        max_reference_distance=config.max_reference_distance,
-        min_history_frames=config.min_history_frames,
-        min_clip_frames=config.min_clip_frames,
-        height=config.height,
-        width=config.width,
-    )
+    # DataConfig keeps ClipConfig's fields flat in the YAML; take them over by name.
+    clips = ClipConfig(**{field.name: getattr(config, field.name) for field in dataclasses.fields(ClipConfig)})
     if config.source == "folder":
         return FolderClipDataset(
             config.root,
