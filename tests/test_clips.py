@@ -98,3 +98,37 @@ def test_toon_dataset_yields_history_reference_and_prompt():
     assert isinstance(clip.prompt, str) and clip.prompt
     again = ToonClipDataset([11, 12], config, world_frames=120, length=4)[1]
     assert np.array_equal(again.target, clip.target) and np.array_equal(again.reference, clip.reference)
+
+
+def test_toon_reference_sketch_is_the_reference_frames_line_art():
+    from longanimation.data.toon import ToonConfig, ToonWorld
+
+    config = ClipConfig(segment_frames=5, history_frames=0, height=64, width=64)
+    clip = ToonClipDataset([5], config, world_frames=80, length=2)[1]
+    world = ToonWorld(ToonConfig(seed=5, frames=80, height=64, width=64))
+    assert clip.reference_sketch.dtype == bool
+    assert np.array_equal(clip.reference_sketch, world.render(clip.reference_index).lineart)
+
+
+def test_crops_cut_every_part_of_a_clip_to_one_window():
+    full = ClipConfig(segment_frames=5, history_frames=6, height=64, width=64)
+    cropped = ClipConfig(segment_frames=5, history_frames=6, height=64, width=64, crop_height=24, crop_width=40)
+    whole = ToonClipDataset([3], full, world_frames=80, length=3)[2]
+    clip = ToonClipDataset([3], cropped, world_frames=80, length=3)[2]
+    assert clip.target.shape == (5, 24, 40, 3) and clip.sketches.shape == (5, 24, 40)
+    assert clip.reference.shape == (24, 40, 3) and clip.reference_sketch.shape == (24, 40)
+    assert clip.history.shape == (6, 24, 40, 3)
+    # The same window everywhere: find it in the uncropped clip's first frame.
+    windows = [
+        (top, left)
+        for top in range(64 - 24 + 1)
+        for left in range(64 - 40 + 1)
+        if np.array_equal(whole.target[0, top : top + 24, left : left + 40], clip.target[0])
+    ]
+    assert windows, "the crop is not a window of the full frame"
+    top, left = windows[0]
+    assert np.array_equal(whole.reference[top : top + 24, left : left + 40], clip.reference)
+    assert np.array_equal(whole.history[:, top : top + 24, left : left + 40], clip.history)
+    assert np.array_equal(whole.sketches[:, top : top + 24, left : left + 40], clip.sketches)
+    with pytest.raises(ValueError):
+        ClipConfig(height=64, width=64, crop_height=65)

@@ -6,7 +6,8 @@ A :class:`TrainingClip` holds, for one sample (sec. 3.2 and 4.1 of the paper):
 * ``sketches``: its binary line art (True = line), the control signal;
 * ``reference``: one colored frame drawn at random from *earlier* in the shot,
   up to hundreds of frames before the segment (sec. 3.2.1: the reference is
-  not tied to the segment's first frame);
+  not tied to the segment's first frame), and its line art
+  ``reference_sketch`` (SketchDiT's reference slot);
 * ``history``: the frames before the segment, from which the Dynamic
   Global-Local Memory is built (sec. 3.2.2);
 * ``prompt``: the text description.
@@ -16,6 +17,10 @@ on the fly (random access, deterministic per index), and
 :class:`FolderClipDataset` reads a folder tree of real clips (mp4/mov/webm/gif
 files or PNG/JPG folders, with optional captions in CSV or parquet). Clips
 shorter than ``min_clip_frames`` (paper: 91) are skipped and counted.
+With ``crop_height``/``crop_width`` set, every part of a clip is cut to the
+same random window (training on crops of full-size frames: the convolutional
+VAE and the RoPE transformer see full-resolution detail at a fraction of the
+cost per step).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import csv
 import functools
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -52,10 +57,14 @@ class ClipConfig:
     min_clip_frames: int = 91
     height: int = 128
     width: int = 128
+    crop_height: int = 0  # 0: no crop
+    crop_width: int = 0
 
     def __post_init__(self):
         if self.segment_frames < 1 or self.history_frames < 0 or self.history_stride < 1:
             raise ValueError("segment_frames >= 1, history_frames >= 0 and history_stride >= 1 are required")
+        if not (0 <= self.crop_height <= self.height and 0 <= self.crop_width <= self.width):
+            raise ValueError("crop_height and crop_width must lie between 0 (no crop) and the frame size")
 
 
 @dataclass
@@ -65,6 +74,7 @@ class TrainingClip:
     target: np.ndarray
     sketches: np.ndarray  # (F, H, W) bool, True = line
     reference: np.ndarray  # (H, W, 3)
+    reference_sketch: np.ndarray  # (H, W) bool
     history: np.ndarray  # (K, H, W, 3), K may be 0
     prompt: str
     target_start: int
@@ -93,6 +103,25 @@ def sample_clip_indices(
     span = config.history_frames * config.history_stride
     history = list(range(max(0, start - span), start))[::-1][:: config.history_stride][::-1]
     return start, reference, history
+
+
+def crop_clip(clip: TrainingClip, config: ClipConfig, rng: np.random.Generator) -> TrainingClip:
+    """``clip`` cut to one random ``crop_height x crop_width`` window (unchanged when cropping is off)."""
+    height, width = clip.target.shape[1:3]
+    crop_height, crop_width = config.crop_height or height, config.crop_width or width
+    if (crop_height, crop_width) == (height, width):
+        return clip
+    top = int(rng.integers(0, height - crop_height + 1))
+    left = int(rng.integers(0, width - crop_width + 1))
+    window = (slice(top, top + crop_height), slice(left, left + crop_width))
+    return replace(
+        clip,
+        target=clip.target[:, window[0], window[1]],
+        sketches=clip.sketches[:, window[0], window[1]],
+        reference=clip.reference[window],
+        reference_sketch=clip.reference_sketch[window],
+        history=clip.history[:, window[0], window[1]],
+    )
 
 
 class ToonClipDataset:
@@ -139,10 +168,12 @@ class ToonClipDataset:
         rng = np.random.default_rng((self.sample_seed, index))
         start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
         segment = [world.render(t) for t in range(start, start + self.config.segment_frames)]
-        return TrainingClip(
+        reference = world.render(reference_index)
+        clip = TrainingClip(
             target=np.stack([frame.color for frame in segment]),
             sketches=np.stack([frame.lineart for frame in segment]),
-            reference=world.render(reference_index).color,
+            reference=reference.color,
+            reference_sketch=reference.lineart,
             history=_stack_or_empty([world.render(t).color for t in history], self.config),
             prompt=world.caption,
             target_start=start,
@@ -150,6 +181,7 @@ class ToonClipDataset:
             history_indices=history,
             source=f"toon:{seed}",
         )
+        return crop_clip(clip, self.config, rng)
 
 
 @dataclass(frozen=True)
@@ -219,10 +251,11 @@ class FolderClipDataset:
         frames = read_shot(source.path).frames
         frames = resize_cover(frames, self.config.height, self.config.width)
         target = frames[start : start + self.config.segment_frames]
-        return TrainingClip(
+        clip = TrainingClip(
             target=target,
             sketches=np.stack([self._extract(frame) for frame in target]),
             reference=frames[reference_index],
+            reference_sketch=self._extract(frames[reference_index]),
             history=_stack_or_empty([frames[t] for t in history], self.config),
             prompt=source.caption,
             target_start=start,
@@ -230,6 +263,7 @@ class FolderClipDataset:
             history_indices=history,
             source=str(source.path),
         )
+        return crop_clip(clip, self.config, rng)
 
 
 def _default_sketch_extractor() -> Callable[[np.ndarray], np.ndarray]:

@@ -7,11 +7,6 @@ Layouts are the ones the models take (see :mod:`longanimation.models.backbone`):
   inference pipeline feeds it to the VAE;
 * ``reference``, ``reference_sketch``: ``(B, 3, H, W)`` in [-1, 1];
 * ``history``: per clip ``(K, 3, H, W)`` in [0, 1] (the memory model's layout), K may differ.
-
-:class:`TrainingClip` carries no line art for the reference frame, so its
-sketch (the reference slot of SketchDiT, sec. 3.2.1) is extracted from the
-colored frame with the classical dark-line extractor that
-:class:`~longanimation.data.clips.FolderClipDataset` also uses for targets.
 """
 
 from __future__ import annotations
@@ -23,7 +18,6 @@ import numpy as np
 import torch
 
 from ..data.clips import TrainingClip
-from ..data.lineart_extraction import extract_lineart
 
 
 @dataclasses.dataclass
@@ -96,7 +90,7 @@ def collate(clips: Sequence[TrainingClip]) -> ClipBatch:
         target=torch.stack([signed_pixels(clip.target).transpose(0, 1) for clip in clips]),
         sketches=torch.stack([signed_pixels(sketch_image(clip.sketches)).transpose(0, 1) for clip in clips]),
         reference=torch.stack([signed_pixels(clip.reference) for clip in clips]),
-        reference_sketch=torch.stack([signed_pixels(sketch_image(extract_lineart(clip.reference))) for clip in clips]),
+        reference_sketch=torch.stack([signed_pixels(sketch_image(clip.reference_sketch)) for clip in clips]),
         history=tuple(unit_pixels(clip.history) for clip in clips),
         prompts=tuple(clip.prompt for clip in clips),
     )

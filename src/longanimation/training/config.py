@@ -71,6 +71,8 @@ class DataConfig:
     min_clip_frames: int = 91
     height: int = 128
     width: int = 128
+    crop_height: int = 0  # random crop of every clip (0: none)
+    crop_width: int = 0
     shuffle: bool = True
 
 
