@@ -86,6 +86,12 @@ class FrequencyReport:
     high_decay: float
 
 
+def relative_decay(values: np.ndarray, short_frames: int = SHORT_TERM_FRAMES) -> float:
+    """Fig. 8's decay of a per-frame score: (short-term mean - whole-shot mean) / short-term mean."""
+    short = float(values[:short_frames].mean())
+    return (short - float(values.mean())) / short if short else 0.0
+
+
 def frequency_analysis(
     pred: np.ndarray, target: np.ndarray, cutoff: float = 0.1, short_frames: int = SHORT_TERM_FRAMES
 ) -> FrequencyReport:
@@ -95,9 +101,4 @@ def frequency_analysis(
     # Both parts are compared on the value range of the full signal ([0, 1]).
     low = psnr_per_frame(pred_low, target_low)
     high = psnr_per_frame(pred_high, target_high)
-
-    def decay(values: np.ndarray) -> float:
-        short = float(values[:short_frames].mean())
-        return (short - float(values.mean())) / short if short else 0.0
-
-    return FrequencyReport(low, high, decay(low), decay(high))
+    return FrequencyReport(low, high, relative_decay(low, short_frames), relative_decay(high, short_frames))

@@ -26,6 +26,7 @@ from .frame_metrics import (
     SHORT_TERM_FRAMES,
     frequency_analysis,
     psnr_per_frame,
+    relative_decay,
     ssim_per_frame,
     to_protocol,
 )
@@ -192,8 +193,7 @@ def _frequency(pred: np.ndarray, gt: np.ndarray, short: int) -> dict:
     """Fig. 8 on protocol frames, :data:`FREQUENCY_CHUNK` frames at a time (the FFTs of a whole shot need GBs).
 
     Returns the summary plus the per-frame PSNRs under ``low`` and ``high``;
-    the decays are those of :func:`~.frame_metrics.frequency_analysis`:
-    (short-term - long-term) / short-term mean PSNR.
+    the decays are :func:`~.frame_metrics.relative_decay` over the whole shot.
     """
     chunks = [
         frequency_analysis(pred[s : s + FREQUENCY_CHUNK], gt[s : s + FREQUENCY_CHUNK], cutoff=FREQUENCY_CUTOFF)
@@ -202,11 +202,10 @@ def _frequency(pred: np.ndarray, gt: np.ndarray, short: int) -> dict:
     summary: dict = {"cutoff": FREQUENCY_CUTOFF, "short_term_frames": short}
     for band in ("low", "high"):
         values = np.concatenate([getattr(chunk, f"{band}_psnr") for chunk in chunks])
-        short_mean, long_mean = float(values[:short].mean()), float(values.mean())
         summary |= {
-            f"{band}_psnr_short": round(short_mean, 6),
-            f"{band}_psnr_long": round(long_mean, 6),
-            f"{band}_decay": round((short_mean - long_mean) / short_mean if short_mean else 0.0, 6),
+            f"{band}_psnr_short": round(float(values[:short].mean()), 6),
+            f"{band}_psnr_long": round(float(values.mean()), 6),
+            f"{band}_decay": round(relative_decay(values, short), 6),
             band: values,
         }
     return summary
