@@ -4,7 +4,8 @@ One YAML file describes one run of one stage (``configs/train/*.yaml``).
 Every key must be a field of these dataclasses: an unknown or mistyped key,
 a missing file or a bad value is a :class:`~longanimation.errors.UserError`
 with one line naming the key. Stage names follow the chain in which the
-tiny model is grown::
+tiny model is grown (``scripts/train_tiny.sh`` runs some stages twice: on
+crops, then at full size)::
 
     vae -> base -> memory-model -> sketchdit -> memory -> reward
 
