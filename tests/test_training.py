@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -328,13 +329,22 @@ def test_bad_invocations_are_one_line(tmp_path, capsys):
 def test_shipped_configs_load():
     from accelerate.commands.config.config_args import load_config_from_file
 
-    root = Path(__file__).resolve().parents[1] / "configs"
+    repo = Path(__file__).resolve().parents[1]
+    root = repo / "configs"
+    script = (repo / "scripts" / "train_tiny.sh").read_text()
+    chain = re.search(r"for stage in ([a-z -]+); do", script).group(1).split()
     names = sorted(path.stem for path in (root / "train").glob("*.yaml"))
-    assert names == sorted([f"tiny-{stage}" for stage in STAGES] + ["paper-sketchdit", "paper-memory", "paper-reward"])
+    assert names == sorted([f"tiny-{link}" for link in chain] + ["paper-sketchdit", "paper-memory", "paper-reward"])
+    assert {load_config(root / "train" / f"tiny-{link}.yaml").stage for link in chain} == set(STAGES)
+    previous = None
+    for link in chain:  # each link starts from the model the previous one wrote
+        config = load_config(root / "train" / f"tiny-{link}.yaml")
+        assert config.output == f"runs/tiny-{link}" and link.startswith(config.stage)
+        assert config.model.init_from == (f"runs/tiny-{previous}/model" if previous else None)
+        assert (config.model.preset == "tiny") == (previous is None)
+        previous = link
     for name in names:
-        config = load_config(root / "train" / f"{name}.yaml")
-        assert name.endswith(config.stage) and config.output == f"runs/{name}"
-        assert (config.model.preset == "tiny") == (name == "tiny-vae")
+        assert load_config(root / "train" / f"{name}.yaml").output == f"runs/{name}"
     kinds = {name: load_config_from_file(str(root / "accelerate" / f"{name}.yaml")) for name in ("ddp", "fsdp")}
     zero2 = load_config_from_file(str(root / "accelerate" / "zero2.yaml"))
     assert kinds["ddp"].distributed_type == "MULTI_GPU" and kinds["fsdp"].distributed_type == "FSDP"
