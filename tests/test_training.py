@@ -294,7 +294,7 @@ def test_config_loading(tmp_path):
         ({"optimiser": {"lr": 1.0}}, "unknown key(s) optimiser"),
         ({"data": {"frames": 9}}, "data: unknown key(s) frames"),
         ({"max_steps": "many"}, "max_steps: expected an integer"),
-        ({"data": {"segment_frames": 10}}, "segment_frames must be 4k + 1"),
+        ({"data": {"segment_frames": 10}}, "segment_frames must be odd"),
         ({"model": {"preset": "tiny", "init_from": "x"}}, "exactly one of init_from"),
     ],
 )
@@ -368,3 +368,28 @@ def test_data_config_carries_every_clip_config_field():
     from longanimation.training.config import DataConfig
 
     assert {f.name for f in dataclasses.fields(ClipConfig)} <= {f.name for f in dataclasses.fields(DataConfig)}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"height": 36}, "data.height (after cropping) must be a multiple of 8"),
+        ({"crop_width": 20}, "data.width (after cropping) must be a multiple of 8"),
+    ],
+)
+def test_sizes_the_model_cannot_take_are_one_line(data, message, tmp_path, capsys):
+    base = yaml.safe_load(write_config(tmp_path / "base.yaml").read_text())["data"]
+    config = write_config(tmp_path / "config.yaml", data=base | data)
+    assert train(config, "vae", tmp_path / "out") == 2
+    error = capsys.readouterr().err
+    assert message in error and error.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_paper_vae_layout_needs_4k_plus_1_frames():
+    from longanimation.errors import UserError
+    from longanimation.training.config import DataConfig, check_against_model
+
+    check_against_model(DataConfig(segment_frames=81, height=576, width=1024), 4, 16)
+    with pytest.raises(UserError, match="segment_frames must be 4k \\+ 1 for this model's VAE, got 7"):
+        check_against_model(DataConfig(segment_frames=7, height=576, width=1024), 4, 16)

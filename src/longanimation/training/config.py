@@ -188,10 +188,10 @@ class TrainConfig:
             problems.append("data.root is required when data.source is folder")
         if data.source == "toon" and not data.world_seeds:
             problems.append("data.world_seeds needs at least one seed")
-        if data.segment_frames < 1 or (data.segment_frames - 1) % 4:
-            problems.append(f"data.segment_frames must be 4k + 1 (the VAE's layout), got {data.segment_frames}")
-        if data.height % 16 or data.width % 16 or data.height < 16 or data.width < 16:
-            problems.append("data.height and data.width must be positive multiples of 16 (VAE 8 x patch 2)")
+        if data.segment_frames < 1 or data.segment_frames % 2 == 0:
+            problems.append(f"data.segment_frames must be odd (the VAE's tk + 1 layout), got {data.segment_frames}")
+        if min(data.height, data.width) < 1 or min(data.crop_height, data.crop_width) < 0:
+            problems.append("data.height and data.width must be positive, crop sizes >= 0")
         if data.source == "toon" and data.world_frames < data.segment_frames + data.min_history_frames:
             problems.append("data.world_frames must hold segment_frames + min_history_frames")
         if data.num_clips < 1:
@@ -212,6 +212,23 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain YAML-safe data (tuples become lists)."""
         return _plain(dataclasses.asdict(self))
+
+
+def check_against_model(data: DataConfig, temporal_compression: int, spatial_multiple: int) -> None:
+    """Frame count and sizes the model's VAE and patching accept (``tk + 1`` frames, multiples of ``spatial_multiple``)."""
+    problems = []
+    if (data.segment_frames - 1) % temporal_compression:
+        problems.append(
+            f"data.segment_frames must be {temporal_compression}k + 1 for this model's VAE, got {data.segment_frames}"
+        )
+    sizes = {"height": data.crop_height or data.height, "width": data.crop_width or data.width}
+    for name, size in sizes.items():
+        if size % spatial_multiple:
+            problems.append(
+                f"data.{name} (after cropping) must be a multiple of {spatial_multiple} (VAE x patch), got {size}"
+            )
+    if problems:
+        raise UserError("bad training config: " + "; ".join(problems))
 
 
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:

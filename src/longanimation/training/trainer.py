@@ -54,7 +54,7 @@ from .checkpointing import (
     restore_rng_state,
     save_checkpoint,
 )
-from .config import TrainConfig
+from .config import TrainConfig, check_against_model
 from .data import ClipOrder, build_dataset
 from .logs import RunLog
 from .model_source import load_model
@@ -158,6 +158,10 @@ def _build(config: TrainConfig, accelerator: Accelerator, checkpoint: Path | Non
     """Model and stage (only its trained parts prepared), AdamW + LR schedule, restored from ``checkpoint``."""
     set_seed(config.seed, device_specific=True)
     model = load_model(config.model, config.stage)
+    backbone = model.backbone
+    check_against_model(
+        config.data, backbone.temporal_compression, backbone.spatial_compression * backbone.transformer.config.patch_size
+    )
     stage = STAGE_CLASSES[config.stage](model, config)
     stage.freeze_all_but_trained()
     _set_dtypes(stage, config.mixed_precision)
