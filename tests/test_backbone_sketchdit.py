@@ -174,12 +174,10 @@ def test_vae_and_text_helpers(model):
     video = torch.rand(1, 3, 17, 64, 64) * 2 - 1
     latents = backbone.encode_video(video)
     side = 64 // backbone.spatial_compression
-    assert backbone.spatial_compression == 4 and backbone.temporal_compression == 2  # the tiny VAE
-    assert latents.shape == (1, 9, 16, side, side)
+    assert backbone.spatial_compression == 4 and backbone.temporal_compression == 1  # the tiny VAE
+    assert latents.shape == (1, 17, 16, side, side)
     assert backbone.decode_latents(latents).shape == (1, 3, 17, 64, 64)
     assert backbone.encode_reference_image(video[:, :, 0]).shape == (1, 1, 16, side, side)
-    with pytest.raises(ValueError, match="2k"):
-        backbone.encode_video(video[:, :, :16])
     text = backbone.encode_prompt(["a red robot and a blue cat walk through a town at dusk", "a frog"])
     assert text.shape == (2, 32, 64)
     assert backbone.scheduler.config.prediction_type == "v_prediction"

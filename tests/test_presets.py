@@ -36,8 +36,8 @@ def test_tiny_preset_fits_together():
     assert (transformer["in_channels"], transformer["out_channels"], vae["latent_channels"]) == (32, 16, 16)
     assert transformer["patch_size_t"] == 2 and transformer["ofs_embed_dim"] == transformer["time_embed_dim"]
     assert transformer["text_embed_dim"] == preset.backbone.text_encoder["d_model"]
-    assert 2 ** (len(vae["block_out_channels"]) - 1) == 4 and vae["temporal_compression_ratio"] == 2
-    assert transformer["temporal_compression_ratio"] == 2
+    assert 2 ** (len(vae["block_out_channels"]) - 1) == 4 and vae["temporal_compression_ratio"] == 1
+    assert transformer["temporal_compression_ratio"] == 1
     assert transformer["sample_height"] == preset.segment.height // 4  # the latent grid
     assert preset.sketch_dit.inner_dim == preset.dglm.sketch_dim == width
     assert preset.dglm.memory_dim == preset.memory_model.kv_width

@@ -97,6 +97,9 @@ class VAEStageConfig:
     l1_weight: float = 1.0
     mse_weight: float = 1.0
     kl_weight: float = 1e-6
+    # At the start of the run, move every causal temporal kernel onto its current-frame tap
+    # (2D -> 3D inflation): a VAE trained on single frames then codes each frame of a clip alone.
+    inflate_time_kernels: bool = False
 
 
 @dataclasses.dataclass
@@ -188,8 +191,8 @@ class TrainConfig:
             problems.append("data.root is required when data.source is folder")
         if data.source == "toon" and not data.world_seeds:
             problems.append("data.world_seeds needs at least one seed")
-        if data.segment_frames < 1 or data.segment_frames % 2 == 0:
-            problems.append(f"data.segment_frames must be odd (the VAE's tk + 1 layout), got {data.segment_frames}")
+        if data.segment_frames < 1:
+            problems.append(f"data.segment_frames must be at least 1, got {data.segment_frames}")
         if min(data.height, data.width) < 1 or min(data.crop_height, data.crop_width) < 0:
             problems.append("data.height and data.width must be positive, crop sizes >= 0")
         if data.source == "toon" and data.world_frames < data.segment_frames + data.min_history_frames:

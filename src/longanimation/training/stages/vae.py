@@ -11,6 +11,13 @@ loss per clip is
 all means over elements (pixels, resp. latent entries). ``latent_std`` --
 the standard deviation of ``mu`` times the scaling factor, i.e. of the
 latents the diffusion stages see -- is logged: it should stay near 1.
+
+``inflate_time_kernels`` turns a VAE trained on single frames into one that
+codes clips: a 1-frame clip reaches the causal 3D convolutions padded with
+copies of itself, so only the sum of each kernel over time was learned;
+putting that sum on the current-frame tap (zeros on the past taps) keeps
+every single-frame output and makes each frame of a clip coded on its own,
+the usual inflation of an image autoencoder into a video one.
 """
 
 from __future__ import annotations
@@ -21,6 +28,19 @@ from ..batches import ClipBatch
 from .core import StepContext, TrainingStage
 
 
+@torch.no_grad()
+def inflate_time_kernels(vae: torch.nn.Module) -> int:
+    """Move each temporal kernel's weight onto its last (current-frame) tap; returns how many convs changed."""
+    changed = 0
+    for module in vae.modules():
+        if isinstance(module, torch.nn.Conv3d) and module.weight.shape[2] > 1:
+            total = module.weight.sum(dim=2, keepdim=True)
+            module.weight.zero_()
+            module.weight[:, :, -1:] = total
+            changed += 1
+    return changed
+
+
 class VAEStage(TrainingStage):
     """Trains ``backbone.vae`` only."""
 
@@ -29,6 +49,8 @@ class VAEStage(TrainingStage):
     def __init__(self, model, config) -> None:
         super().__init__(model, config)
         self.vae = model.backbone.vae
+        if config.vae.inflate_time_kernels:
+            inflate_time_kernels(self.vae)
 
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         backbone = self.model.backbone
