@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -177,6 +178,11 @@ def test_vae_and_text_helpers(model):
     assert backbone.spatial_compression == 4 and backbone.temporal_compression == 1  # the tiny VAE
     assert latents.shape == (1, 17, 16, side, side)
     assert backbone.decode_latents(latents).shape == (1, 3, 17, 64, 64)
+    paper_layout = copy.deepcopy(backbone)
+    paper_layout.vae.register_to_config(temporal_compression_ratio=4)
+    assert paper_layout.num_latent_frames(17) == 5
+    with pytest.raises(ValueError, match="4k"):
+        paper_layout.num_latent_frames(16)
     assert backbone.encode_reference_image(video[:, :, 0]).shape == (1, 1, 16, side, side)
     text = backbone.encode_prompt(["a red robot and a blue cat walk through a town at dusk", "a frog"])
     assert text.shape == (2, 32, 64)
