@@ -9,7 +9,7 @@ base="$(realpath -m "${1:-$repo}")"
 runs="$base/runs"
 mkdir -p "$runs"
 cd "$base"  # the configs name their inputs relative to here (runs/tiny-<stage>/model)
-for stage in vae-frames vae base-crops base memory-model sketchdit-crops sketchdit memory reward; do
+for stage in vae-frames vae base-crops base memory-model sketchdit-crops sketchdit memory reward vae-decoder; do
   out="$runs/tiny-$stage"
   if [ -f "$out/model/longanimation.json" ]; then
     echo "stage $stage: done ($out/model)"
@@ -20,4 +20,4 @@ for stage in vae-frames vae base-crops base memory-model sketchdit-crops sketchd
   echo "stage $stage -> $out"
   longanimation train --config "$repo/configs/train/tiny-$stage.yaml" --output "$out" "${resume[@]}" --quiet
 done
-echo "tiny model: $runs/tiny-reward/model"
+echo "tiny model: $runs/tiny-vae-decoder/model"

@@ -409,3 +409,12 @@ def test_inflating_time_kernels_keeps_single_frames_and_codes_frames_alone(initi
     assert torch.allclose(before, after, atol=1e-5)
     temporal = [m.weight for m in vae.modules() if isinstance(m, torch.nn.Conv3d) and m.weight.shape[2] > 1]
     assert temporal and all(not weight[:, :, :-1].any() for weight in temporal)
+
+
+def test_decoder_only_vae_keeps_the_latent_space(initial_model, tmp_path):
+    """vae.decoder_only + latent_noise: the encoder (the diffusion's latent space) stays, the decoder trains."""
+    config = write_config(tmp_path / "config.yaml", vae={"decoder_only": True, "latent_noise": 0.3, "kl_weight": 0.0})
+    assert train(config, "vae", tmp_path / "run") == 0
+    trained = LongAnimationModel.from_pretrained(tmp_path / "run" / "model").backbone.vae
+    assert same_weights(trained.encoder, initial_model.backbone.vae.encoder)
+    assert not same_weights(trained.decoder, initial_model.backbone.vae.decoder)

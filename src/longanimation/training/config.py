@@ -100,6 +100,11 @@ class VAEStageConfig:
     # At the start of the run, move every causal temporal kernel onto its current-frame tap
     # (2D -> 3D inflation): a VAE trained on single frames then codes each frame of a clip alone.
     inflate_time_kernels: bool = False
+    # Decoder fine-tuning for the diffusion's outputs: the encoder (so the latent space the
+    # diffusion stages learned) stays frozen, and the decoder reads z + s * n with s drawn
+    # uniformly from [0, latent_noise] per clip, in the scaled latent units the diffusion sees.
+    decoder_only: bool = False
+    latent_noise: float = 0.0
 
 
 @dataclasses.dataclass
@@ -201,6 +206,8 @@ class TrainConfig:
             problems.append("data.num_clips must be at least 1")
         if self.memory.append_frames is not None and self.memory.append_frames < 1:
             problems.append("memory.append_frames must be at least 1")
+        if self.vae.latent_noise < 0:
+            problems.append("vae.latent_noise must be >= 0")
         reward = self.reward
         if reward.samples_per_clip < 2:
             problems.append("reward.samples_per_clip must be at least 2 (advantages are normalised over them)")

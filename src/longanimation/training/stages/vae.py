@@ -52,18 +52,32 @@ class VAEStage(TrainingStage):
         if config.vae.inflate_time_kernels:
             inflate_time_kernels(self.vae)
 
+    def freeze_all_but_trained(self) -> None:
+        super().freeze_all_but_trained()
+        if self.config.vae.decoder_only:
+            self.vae.encoder.requires_grad_(False).eval()
+            if self.vae.quant_conv is not None:
+                self.vae.quant_conv.requires_grad_(False)
+
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         backbone = self.model.backbone
         frames, height, width = batch.target.shape[2:]
         scale = backbone.spatial_compression
         shape = (batch.size, self.vae.config.latent_channels, backbone.num_latent_frames(frames))
         noise = torch.randn(*shape, height // scale, width // scale, generator=context.generator)
-        return self.backward_once(context, batch.target, noise.to(batch.target.device))
+        latent_noise = torch.randn(noise.shape, generator=context.generator)
+        strength = torch.rand(batch.size, 1, 1, 1, 1, generator=context.generator) * self.config.vae.latent_noise
+        latent_noise *= strength / self.vae.config.scaling_factor
+        device = batch.target.device
+        return self.backward_once(context, batch.target, noise.to(device), latent_noise.to(device))
 
-    def forward(self, video: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``video`` ``(B, 3, F, H, W)`` in [-1, 1], ``noise`` like the latents -> loss and its terms."""
+    def forward(
+        self, video: torch.Tensor, noise: torch.Tensor, latent_noise: torch.Tensor
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """``video`` ``(B, 3, F, H, W)`` in [-1, 1], ``noise`` and ``latent_noise`` like the latents -> loss, terms."""
         posterior = self.vae.encode(video.to(self.vae.dtype)).latent_dist
-        latents = posterior.mean + posterior.std * noise.to(posterior.mean.dtype)
+        dtype = posterior.mean.dtype
+        latents = posterior.mean + posterior.std * noise.to(dtype) + latent_noise.to(dtype)
         reconstruction = self.vae.decode(latents).sample.float()
         error = reconstruction - video.float()
         l1, mse = error.abs().mean(), error.square().mean()

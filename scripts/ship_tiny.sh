@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Copy the tiny model trained by scripts/train_tiny.sh into the package, as the default model.
+#   bash scripts/ship_tiny.sh [DIR]      (DIR as given to train_tiny.sh, default: the repository)
+# The weights come from DIR/runs/tiny-vae-decoder/model; every link's config, log and curves go to
+# assets/tiny-model/training/ next to them (training/README.md is kept).
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+runs="$(realpath -m "${1:-$repo}")/runs"
+links=(vae-frames vae base-crops base memory-model sketchdit-crops sketchdit memory reward vae-decoder)
+for link in "${links[@]}"; do
+  [ -f "$runs/tiny-$link/model/longanimation.json" ] || { echo "link $link has not finished: $runs/tiny-$link" >&2; exit 2; }
+done
+asset="$repo/src/longanimation/assets/tiny-model"
+staging="$(mktemp -d "$repo/src/longanimation/assets/.tiny-model.XXXXXX")"
+trap 'rm -rf "$staging"' EXIT
+cp -r "$runs/tiny-vae-decoder/model/." "$staging/"
+mkdir -p "$staging/training"
+[ -f "$asset/training/README.md" ] && cp "$asset/training/README.md" "$staging/training/"
+for link in "${links[@]}"; do
+  cp "$repo/configs/train/tiny-$link.yaml" "$staging/training/$link.yaml"
+  cp "$runs/tiny-$link/log.csv" "$staging/training/$link-log.csv"
+  cp "$runs/tiny-$link/loss.png" "$staging/training/$link-loss.png"
+done
+rm -rf "$asset.old"
+[ -d "$asset" ] && mv "$asset" "$asset.old"
+mv "$staging" "$asset"
+rm -rf "$asset.old"
+echo "shipped: $asset"
