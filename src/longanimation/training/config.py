@@ -5,9 +5,9 @@ Every key must be a field of these dataclasses: an unknown or mistyped key,
 a missing file or a bad value is a :class:`~longanimation.errors.UserError`
 with one line naming the key. Stage names follow the chain in which the
 tiny model is grown (``scripts/train_tiny.sh`` runs some stages twice: on
-crops, then at full size)::
+crops, then at full size; and ``vae`` once more at the end, decoder only)::
 
-    vae -> base -> memory-model -> sketchdit -> memory -> reward
+    vae -> base -> memory-model -> sketchdit -> memory -> reward -> vae (decoder)
 
 ``sketchdit``, ``memory`` and ``reward`` are the paper's three stages (sec.
 4.1); ``vae``, ``base`` and ``memory-model`` train the parts the paper takes
