@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Copy the tiny model trained by scripts/train_tiny.sh into the package, as the default model.
-#   bash scripts/ship_tiny.sh [DIR]      (DIR as given to train_tiny.sh, default: the repository)
+#   bash scripts/ship_tiny.sh [DIR] [STEPS]   (DIR as given to train_tiny.sh, default: the repository)
+# STEPS (default 1) becomes the model's default denoising steps per segment: at tiny scale one
+# step (the conditional mean) scores best (see assets/tiny-model/training/README.md).
 # The weights come from DIR/runs/tiny-vae-decoder/model; every link's config, log and curves go to
 # assets/tiny-model/training/ next to them (training/README.md is kept).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 runs="$(realpath -m "${1:-$repo}")/runs"
+steps="${2:-1}"
 links=(vae-frames vae base-crops base memory-model sketchdit-crops sketchdit memory reward vae-decoder)
 for link in "${links[@]}"; do
   [ -f "$runs/tiny-$link/model/longanimation.json" ] || { echo "link $link has not finished: $runs/tiny-$link" >&2; exit 2; }
@@ -14,6 +17,14 @@ asset="$repo/src/longanimation/assets/tiny-model"
 staging="$(mktemp -d "$repo/src/longanimation/assets/.tiny-model.XXXXXX")"
 trap 'rm -rf "$staging"' EXIT
 cp -r "$runs/tiny-vae-decoder/model/." "$staging/"
+python - "$staging/longanimation.json" "$steps" <<'PY'
+import json, sys
+path, steps = sys.argv[1], int(sys.argv[2])
+index = json.load(open(path))
+segment = index["segment"]
+segment["num_inference_steps"], segment["fusion_steps"] = steps, min(segment["fusion_steps"], steps)
+open(path, "w").write(json.dumps(index, indent=2) + "\n")
+PY
 mkdir -p "$staging/training"
 [ -f "$asset/training/README.md" ] && cp "$asset/training/README.md" "$staging/training/"
 for link in "${links[@]}"; do
