@@ -418,3 +418,7 @@ def test_decoder_only_vae_keeps_the_latent_space(initial_model, tmp_path):
     trained = LongAnimationModel.from_pretrained(tmp_path / "run" / "model").backbone.vae
     assert same_weights(trained.encoder, initial_model.backbone.vae.encoder)
     assert not same_weights(trained.decoder, initial_model.backbone.vae.decoder)
+    clean = write_config(tmp_path / "clean.yaml", vae={"decoder_only": True, "latent_noise": 0.0, "kl_weight": 0.0})
+    assert train(clean, "vae", tmp_path / "clean") == 0
+    without_noise = LongAnimationModel.from_pretrained(tmp_path / "clean" / "model").backbone.vae
+    assert not same_weights(trained.decoder, without_noise.decoder)  # the latent noise reached the decoder

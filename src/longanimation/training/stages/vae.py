@@ -65,16 +65,18 @@ class VAEStage(TrainingStage):
         scale = backbone.spatial_compression
         shape = (batch.size, self.vae.config.latent_channels, backbone.num_latent_frames(frames))
         noise = torch.randn(*shape, height // scale, width // scale, generator=context.generator)
-        latent_noise = torch.randn(noise.shape, generator=context.generator)
-        strength = torch.rand(batch.size, 1, 1, 1, 1, generator=context.generator) * self.config.vae.latent_noise
-        latent_noise *= strength / self.vae.config.scaling_factor
+        latent_noise = torch.zeros(())
+        if self.config.vae.latent_noise > 0:  # the decoder's noise augmentation (decoder fine-tuning)
+            latent_noise = torch.randn(noise.shape, generator=context.generator)
+            strength = torch.rand(batch.size, 1, 1, 1, 1, generator=context.generator) * self.config.vae.latent_noise
+            latent_noise *= strength / self.vae.config.scaling_factor
         device = batch.target.device
         return self.backward_once(context, batch.target, noise.to(device), latent_noise.to(device))
 
     def forward(
         self, video: torch.Tensor, noise: torch.Tensor, latent_noise: torch.Tensor
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """``video`` ``(B, 3, F, H, W)`` in [-1, 1], ``noise`` and ``latent_noise`` like the latents -> loss, terms."""
+        """``video`` ``(B, 3, F, H, W)`` in [-1, 1], ``noise`` like the latents, ``latent_noise`` too (or 0) -> loss, terms."""
         posterior = self.vae.encode(video.to(self.vae.dtype)).latent_dist
         dtype = posterior.mean.dtype
         latents = posterior.mean + posterior.std * noise.to(dtype) + latent_noise.to(dtype)
