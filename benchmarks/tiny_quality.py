@@ -12,6 +12,10 @@ evaluated frames, and long-term = all of them), with the ceiling the model's
 VAE sets: the PSNR of the ground truth passed through its encoder and decoder
 (segment-sized chunks, at the model's frame size), and the trivial baseline of
 copying the keyframe to every evaluated frame (same frames and sizes).
+
+The summary is rewritten after every shot and a rerun with the same model,
+frames and size skips the seeds it already holds, so an interrupted run (or a
+run that adds seeds) goes on where it stopped.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from longanimation.atomic import atomic_file
 from longanimation.data.video_io import read_shot
 from longanimation.models.longanimation_model import LongAnimationModel
 
@@ -70,44 +75,59 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    rows = []
+    seeds = seeds_of(args.seeds)
+    setting = {"model": args.model, "frames": args.frames, "size": args.size}
+    previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
+    done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
     model = LongAnimationModel.from_pretrained(args.model).eval()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
-        for seed in seeds_of(args.seeds):
-            shot, pred = scratch / f"shot-{seed}", scratch / f"pred-{seed}"
-            run("toon", "generate", "--frames", args.frames, "--size", args.size, "--seed", seed, shot)
-            manifest = json.loads((shot / "manifest.json").read_text())
-            run("colorize", shot / "lineart", pred, "-k", shot / "color" / "00000.png", "--prompt",
-                manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
-            lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
-            start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
-            for name, folder in (("pred", pred / "frames"), ("gt", shot / "color"), ("ids", shot / "regions")):
-                link_from(folder, scratch / f"eval-{seed}" / name, start)
-            (scratch / f"eval-{seed}" / "manifest.json").symlink_to(shot / "manifest.json")
-            report_path = out / f"seed-{seed}.json"
-            run("evaluate", "--pred", scratch / f"eval-{seed}" / "pred", "--gt", scratch / f"eval-{seed}" / "gt",
-                "--ids", scratch / f"eval-{seed}" / "ids", "--segment-length", 13, "--out", report_path, "--quiet")
-            table = json.loads(report_path.read_text())["table"]
-            color = read_shot(shot / "color").frames
-            ceiling = vae_round_trip_psnr(model, color)
-            copy_error = np.square((color[start:].astype(np.float64) - color[0]) / 255).mean()
-            rows.append({"seed": seed, "skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
-                         "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3),
-                         **{f"{term}_{metric}": table[term][metric] for term in ("short_term", "long_term")
-                            for metric in ("psnr", "ssim")}})
-            print(rows[-1], flush=True)
-    summary = {"model": args.model, "frames": args.frames, "size": args.size, "shots": rows}
+        for seed in (seed for seed in seeds if seed not in done):
+            done[seed] = score_seed(args, model, seed, scratch, out)
+            print(done[seed], flush=True)
+            write_summary(out, setting, args.seeds, [done[seed] for seed in seeds if seed in done])
+
+
+def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, scratch: Path, out: Path) -> dict:
+    """Generate, colorize and evaluate one toon shot; its row of the summary."""
+    shot, pred = scratch / f"shot-{seed}", scratch / f"pred-{seed}"
+    run("toon", "generate", "--frames", args.frames, "--size", args.size, "--seed", seed, shot)
+    manifest = json.loads((shot / "manifest.json").read_text())
+    run("colorize", shot / "lineart", pred, "-k", shot / "color" / "00000.png", "--prompt",
+        manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
+    lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
+    start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
+    for name, folder in (("pred", pred / "frames"), ("gt", shot / "color"), ("ids", shot / "regions")):
+        link_from(folder, scratch / f"eval-{seed}" / name, start)
+    (scratch / f"eval-{seed}" / "manifest.json").symlink_to(shot / "manifest.json")
+    report_path = out / f"seed-{seed}.json"
+    run("evaluate", "--pred", scratch / f"eval-{seed}" / "pred", "--gt", scratch / f"eval-{seed}" / "gt",
+        "--ids", scratch / f"eval-{seed}" / "ids", "--segment-length", 13, "--out", report_path, "--quiet")
+    table = json.loads(report_path.read_text())["table"]
+    color = read_shot(shot / "color").frames
+    ceiling = vae_round_trip_psnr(model, color)
+    copy_error = np.square((color[start:].astype(np.float64) - color[0]) / 255).mean()
+    return {"seed": seed, "skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
+            "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3),
+            **{f"{term}_{metric}": table[term][metric] for term in ("short_term", "long_term")
+               for metric in ("psnr", "ssim")}}
+
+
+def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> None:
+    """summary.json and summary.md: mean and spread over ``rows``."""
+    summary = {**setting, "shots": rows}
     for key in ("short_term_psnr", "long_term_psnr", "short_term_ssim", "long_term_ssim", "vae_round_trip_psnr",
                 "keyframe_copy_psnr"):
         values = np.array([row[key] for row in rows])
         summary[key] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3)}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    with atomic_file(out / "summary.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
     lines = [
-        f"# Toon shots never seen in training: {len(rows)} seeds, {args.frames} frames at {args.size}x{args.size}",
+        f"# Toon shots never seen in training: {len(rows)} seeds, {setting['frames']} frames at "
+        f"{setting['size']}x{setting['size']}",
         "",
-        f"Command: `python benchmarks/tiny_quality.py --model {args.model} --seeds {args.seeds} "
-        f"--frames {args.frames} --size {args.size}`",
+        f"Command: `python benchmarks/tiny_quality.py --model {setting['model']} --seeds {seeds} "
+        f"--frames {setting['frames']} --size {setting['size']}`",
         "",
         "| | PSNR (dB) | SSIM |",
         "| --- | --- | --- |",
@@ -119,8 +139,8 @@ def main() -> None:
     lines += ["", f"Ceiling set by the model's VAE (ground truth encoded and decoded, native size): "
               f"{ceiling['mean']:.2f} ± {ceiling['std']:.2f} dB. Trivial baseline (the keyframe copied to every "
               f"evaluated frame, native size, whole shot): {copy['mean']:.2f} ± {copy['std']:.2f} dB."]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    with atomic_file(out / "summary.md") as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

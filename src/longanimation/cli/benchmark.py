@@ -55,6 +55,8 @@ def ablation(
     seeds: str = typer.Option("100,101,102", help="Toon world seeds, never used in training."),
     frames: int = typer.Option(300, help="Frames per shot."),
     size: int = typer.Option(128, help="Frame size (square)."),
+    steps: int = typer.Option(None, help="Sampling steps of Table 2 and the paradigms (default: the model's)."),
+    table3_steps: int = typer.Option(5, help="Sampling steps of Table 3 (t_st is scaled to them from 50)."),
     out: Path = typer.Option(Path("benchmarks/results/ablation"), help="Output folder."),
 ) -> None:
     """Table 2 (modules), Table 3 (fusion start) and the comparison paradigms: mean and spread over seeds."""
@@ -68,9 +70,13 @@ def ablation(
         raise UserError(f"--seeds takes comma-separated integers, got {seeds!r}") from None
     if not seed_list or frames < 20:
         raise UserError("--seeds needs at least one seed and --frames at least 20")
+    if (steps is not None and steps < 1) or table3_steps < 1:
+        raise UserError("--steps and --table3-steps must be at least 1")
     models = {"final": LongAnimationModel.from_pretrained(model or DEFAULT_MODEL)}
     if model_before_ccr is not None:
         models["before-ccr"] = LongAnimationModel.from_pretrained(model_before_ccr)
     command = "longanimation " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    run_ablation(models, seed_list, frames, size, out, command=command, report=typer.echo)
+    run_ablation(
+        models, seed_list, frames, size, out, steps=steps, table3_steps=table3_steps, command=command, report=typer.echo
+    )
     typer.echo(f"wrote {out}/ablation.md, ablation.json, psnr_over_frames.png, frequency_decay.png")

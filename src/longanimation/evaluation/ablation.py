@@ -11,7 +11,10 @@ and the fig. 8 low/high-frequency decay. Mean and spread over the seeds.
   model *before* stage 3 when it is given.
 * Table 3 (Color Consistency Fusion start t_st, scaled to the step count from
   the paper's 50 steps): none (0), from the start (50/50), early (40/50),
-  late (20/50, the default).
+  late (20/50, the paper's default). Its rows run at their own step count
+  (``table3_steps``, default 5): at one or two steps the four settings
+  collapse into two, and the question "when should fusion start" has no
+  answer.
 * Paradigms: local fusion (LVCD: fixed reference, blending at every step, no
   memory) and autoregressive reference (last generated frame).
 
@@ -23,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +34,7 @@ import numpy as np
 from ..atomic import atomic_file
 from .runner import Networks, evaluate
 
-RESULTS_JSON, TABLES_MD = "ablation.json", "ablation.md"
+RESULTS_JSON, TABLES_MD, SCORES_JSON = "ablation.json", "ablation.md", "scores-per-seed.json"
 PSNR_PLOT, DECAY_PLOT = "psnr_over_frames.png", "frequency_decay.png"
 
 
@@ -45,9 +48,14 @@ class AblationRow:
     memory: str = "both"
     fusion_fraction: float | None = None  # t_st / steps; None = the preset default
     paradigm: str = "memory"
+    steps: int | None = None  # sampling steps; None = the run's step count
+
+    def fusion_start(self) -> int | None:
+        """t_st in steps, or None for the preset default; needs ``steps`` set when a fraction is."""
+        return None if self.fusion_fraction is None else round(self.fusion_fraction * self.steps)
 
 
-def ablation_rows(have_before_ccr: bool) -> list[AblationRow]:
+def ablation_rows(have_before_ccr: bool, table3_steps: int = 5) -> list[AblationRow]:
     """Table 2, Table 3 and the paradigms; without a pre-CCR model Table 2 uses the final one and has no CCR row."""
     base = "before-ccr" if have_before_ccr else "final"
     rows = [
@@ -58,11 +66,11 @@ def ablation_rows(have_before_ccr: bool) -> list[AblationRow]:
     ]
     if have_before_ccr:
         rows.append(AblationRow("Table 2", "4 + CCR", "final", memory="both"))
+    for fraction in (0.0, 1.0, 0.8, 0.4):
+        start = round(fraction * table3_steps)
+        label = f"CCF t_st = {start}/{table3_steps} (paper {round(fraction * 50)}/50)" if start else f"w/o CCF (t_st = 0/{table3_steps})"
+        rows.append(AblationRow("Table 3", label, "final", fusion_fraction=fraction, steps=table3_steps))
     rows += [
-        AblationRow("Table 3", "w/o CCF (t_st = 0)", "final", fusion_fraction=0.0),
-        AblationRow("Table 3", "CCF t_st = 50/50", "final", fusion_fraction=1.0),
-        AblationRow("Table 3", "CCF t_st = 40/50", "final", fusion_fraction=0.8),
-        AblationRow("Table 3", "CCF t_st = 20/50", "final", fusion_fraction=0.4),
         AblationRow("Paradigms", "local fusion (LVCD-style)", "final", paradigm="local-fusion"),
         AblationRow("Paradigms", "autoregressive reference", "final", paradigm="autoregressive"),
         AblationRow("Paradigms", "dynamic global-local memory (ours)", "final"),
@@ -74,9 +82,9 @@ def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: i
     """Color one shot with ``row``'s options and score frames ``start:``."""
     from ..pipeline.long_animation import ColorizeOptions
 
-    steps = pipeline.model.segment.num_inference_steps
-    fusion = None if row.fusion_fraction is None else round(row.fusion_fraction * steps)
-    options = ColorizeOptions(memory=row.memory, fusion_start=fusion, paradigm=row.paradigm, seed=seed)
+    options = ColorizeOptions(
+        memory=row.memory, num_inference_steps=row.steps, fusion_start=row.fusion_start(), paradigm=row.paradigm, seed=seed
+    )
     out = pipeline(clip.lineart, {0: clip.color[0]}, prompt, options)
     report = evaluate(out.frames[start:], clip.color[start:], Networks())
     return {
@@ -97,39 +105,62 @@ def run_ablation(
     size: int,
     out_dir: Path,
     *,
+    steps: int | None = None,
+    table3_steps: int = 5,
     command: str = "",
     report: Callable[[str], None] = print,
 ) -> dict:
-    """Every row on every seed; writes ablation.json, ablation.md and the two plots into ``out_dir``."""
+    """Every row on every seed; writes ablation.json, ablation.md and the two plots into ``out_dir``.
+
+    ``steps`` is the sampling step count of Table 2 and the paradigms (None: the
+    final model's default); Table 3 runs at ``table3_steps``. Each finished seed's
+    scores are saved (``scores-per-seed.json``), and a rerun with the same
+    command skips the seeds it holds, so an interrupted run goes on where it stopped.
+    """
     from ..data.toon import ToonConfig, ToonWorld
     from ..pipeline.long_animation import LongAnimationPipeline
 
     pipelines = {name: LongAnimationPipeline(model) for name, model in models.items()}
-    rows = ablation_rows("before-ccr" in models)
-    scores: dict[str, list[dict]] = {row.label: [] for row in rows}
-    for seed in seeds:
+    run_steps = steps or models["final"].segment.num_inference_steps
+    rows = [
+        row if row.steps else replace(row, steps=run_steps) for row in ablation_rows("before-ccr" in models, table3_steps)
+    ]
+    setting = {"command": command, "frames": frames, "size": size, "rows": [row.label for row in rows]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    saved = json.loads((out_dir / SCORES_JSON).read_text()) if (out_dir / SCORES_JSON).exists() else {}
+    by_seed = saved.get("scores", {}) if saved.get("setting") == setting else {}
+    for seed in (seed for seed in seeds if str(seed) not in by_seed):
         world = ToonWorld(ToonConfig(seed=seed, frames=frames, height=size, width=size))
         clip = world.render_range(0, frames)
         drawings = world.drawing_indices()
         start = next((i for i, d in enumerate(drawings) if d != drawings[0]), 1)
+        by_seed[str(seed)] = {}
         for row in rows:
-            scores[row.label].append(score_row(pipelines[row.model], row, clip, start, world.caption, seed))
-            report(f"seed {seed} {row.table} {row.label}: long-term PSNR {scores[row.label][-1]['long_psnr']:.2f}")
+            by_seed[str(seed)][row.label] = score_row(pipelines[row.model], row, clip, start, world.caption, seed)
+            report(f"seed {seed} {row.table} {row.label}: long-term PSNR {by_seed[str(seed)][row.label]['long_psnr']:.2f}")
+        with atomic_file(out_dir / SCORES_JSON) as tmp:
+            tmp.write_text(json.dumps({"setting": setting, "scores": by_seed}) + "\n")
+    scores = {row.label: [by_seed[str(seed)][row.label] for seed in seeds] for row in rows}
     summary = {"command": command, "seeds": seeds, "frames": frames, "size": size, "rows": []}
     for row in rows:
-        entry = {"table": row.table, "label": row.label, "model": row.model}
+        entry = {"table": row.table, "label": row.label, "model": row.model, "steps": row.steps}
         for key in ("short_psnr", "long_psnr", "short_ssim", "long_ssim", "low_decay", "high_decay"):
             values = np.array([score[key] for score in scores[row.label]], dtype=float)
             entry[key] = {"mean": float(values.mean()), "std": float(values.std())}
-        entry["psnr_per_frame_mean"] = np.mean([s["psnr_per_frame"] for s in scores[row.label]], axis=0).tolist()
+        entry["psnr_per_frame_mean"] = mean_curve([s["psnr_per_frame"] for s in scores[row.label]]).tolist()
         summary["rows"].append(entry)
-    out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_file(out_dir / RESULTS_JSON) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     with atomic_file(out_dir / TABLES_MD) as tmp:
         tmp.write_text(ablation_markdown(summary))
     plot_ablation(summary, out_dir)
     return summary
+
+
+def mean_curve(curves: list[list[float]]) -> np.ndarray:
+    """Mean of per-frame curves over seeds, cut to the shortest (seeds skip different held starts)."""
+    length = min(len(curve) for curve in curves)
+    return np.mean([curve[:length] for curve in curves], axis=0)
 
 
 def ablation_markdown(summary: dict) -> str:
@@ -150,12 +181,12 @@ def ablation_markdown(summary: dict) -> str:
             "",
             f"## {table}",
             "",
-            "| setting | PSNR short | PSNR long | SSIM short | SSIM long | low-freq decay | high-freq decay |",
-            "| --- | --- | --- | --- | --- | --- | --- |",
+            "| setting | steps | PSNR short | PSNR long | SSIM short | SSIM long | low-freq decay | high-freq decay |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row in (r for r in summary["rows"] if r["table"] == table):
             lines.append(
-                f"| {row['label']} | {cell(row['short_psnr'], 2)} | {cell(row['long_psnr'], 2)} | "
+                f"| {row['label']} | {row['steps']} | {cell(row['short_psnr'], 2)} | {cell(row['long_psnr'], 2)} | "
                 f"{cell(row['short_ssim'], 3)} | {cell(row['long_ssim'], 3)} | {cell(row['low_decay'], 3)} | "
                 f"{cell(row['high_decay'], 3)} |"
             )
