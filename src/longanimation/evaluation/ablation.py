@@ -18,7 +18,7 @@ and the fig. 8 low/high-frequency decay. Mean and spread over the seeds.
 * Paradigms: local fusion (LVCD: fixed reference, blending at every step, no
   memory) and autoregressive reference (last generated frame).
 
-Frames that repeat the keyframe's drawing at the start are left out of the
+Frames at the start whose line art is the keyframe's are left out of the
 scores (the pipeline returns the keyframe itself there).
 """
 
@@ -132,8 +132,9 @@ def run_ablation(
     for seed in (seed for seed in seeds if str(seed) not in by_seed):
         world = ToonWorld(ToonConfig(seed=seed, frames=frames, height=size, width=size))
         clip = world.render_range(0, frames)
-        drawings = world.drawing_indices()
-        start = next((i for i, d in enumerate(drawings) if d != drawings[0]), 1)
+        # The pipeline returns the keyframe itself for frames whose line art is the keyframe's
+        # (a new drawing index can repeat the same line art): score from the first one that differs.
+        start = next((i for i, sketch in enumerate(clip.lineart) if not np.array_equal(sketch, clip.lineart[0])), 1)
         by_seed[str(seed)] = {}
         for row in rows:
             by_seed[str(seed)][row.label] = score_row(pipelines[row.model], row, clip, start, world.caption, seed)
