@@ -21,8 +21,9 @@ from safetensors.torch import load_file
 
 from longanimation.cli.app import main
 from longanimation.models.longanimation_model import LongAnimationModel
-from longanimation.training.config import STAGES, TrainConfig, load_config
+from longanimation.training.config import STAGES, DiffusionConfig, TrainConfig, load_config
 from longanimation.training.data import ClipOrder
+from longanimation.training.diffusion import draw_noise
 from longanimation.training.stages.sketchdit import SketchDiTStage
 from longanimation.training.trainer import lr_factor
 
@@ -296,6 +297,8 @@ def test_config_loading(tmp_path):
         ({"max_steps": "many"}, "max_steps: expected an integer"),
         ({"data": {"segment_frames": 0}}, "segment_frames must be at least 1"),
         ({"model": {"preset": "tiny", "init_from": "x"}}, "exactly one of init_from"),
+        ({"diffusion": {"min_timestep": 500, "max_timestep": 400}}, "0 <= min_timestep < max_timestep"),
+        ({"diffusion": {"max_timestep": 5000}}, "do not fit the scheduler's 1000"),
     ],
 )
 def test_bad_config_is_one_line(change, message, tmp_path, capsys):
@@ -303,6 +306,15 @@ def test_bad_config_is_one_line(change, message, tmp_path, capsys):
     assert train(config, "sketchdit", tmp_path / "out") == 2
     error = capsys.readouterr().err
     assert message in error and error.count("\n") == 1
+
+
+def test_diffusion_timesteps_stay_in_the_configured_range():
+    clean = torch.zeros(64, 2, 4, 2, 2)
+    generator = torch.Generator().manual_seed(0)
+    _, timesteps = draw_noise(clean, 1000, generator, DiffusionConfig(min_timestep=900))
+    assert timesteps.min() >= 900 and timesteps.max() <= 999 and len(timesteps.unique()) > 10
+    _, full = draw_noise(clean, 1000, generator, DiffusionConfig())
+    assert full.min() < 900
 
 
 def test_bad_invocations_are_one_line(tmp_path, capsys):

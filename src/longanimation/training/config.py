@@ -91,6 +91,19 @@ class OptimizerConfig:
 
 
 @dataclasses.dataclass
+class DiffusionConfig:
+    """Timesteps of eq. 1 (``base``, ``sketchdit`` and ``memory`` stages): uniform over ``[min_timestep, max_timestep)``.
+
+    The default is the paper's full range. Narrowing it to the top of the range fine-tunes a model
+    for few-step sampling: with zero-terminal-SNR betas, ``t = T - 1`` is pure noise and the
+    v-prediction there is ``-z_0``, so a one-step sampler uses only what the model learned near it.
+    """
+
+    min_timestep: int = 0
+    max_timestep: int | None = None  # None: the scheduler's num_train_timesteps
+
+
+@dataclasses.dataclass
 class VAEStageConfig:
     """``vae`` stage loss: ``l1 |x - x'| + mse (x - x')^2 + kl KL(q(z|x) || N(0, I))``, each a mean."""
 
@@ -160,6 +173,7 @@ class TrainConfig:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     optimizer: OptimizerConfig = dataclasses.field(default_factory=OptimizerConfig)
     memory: MemoryInputConfig = dataclasses.field(default_factory=MemoryInputConfig)
+    diffusion: DiffusionConfig = dataclasses.field(default_factory=DiffusionConfig)
     vae: VAEStageConfig = dataclasses.field(default_factory=VAEStageConfig)
     memory_model: MemoryModelStageConfig = dataclasses.field(default_factory=MemoryModelStageConfig)
     sketchdit: SketchDiTStageConfig = dataclasses.field(default_factory=SketchDiTStageConfig)
@@ -206,6 +220,11 @@ class TrainConfig:
             problems.append("data.num_clips must be at least 1")
         if self.memory.append_frames is not None and self.memory.append_frames < 1:
             problems.append("memory.append_frames must be at least 1")
+        diffusion = self.diffusion
+        if diffusion.min_timestep < 0 or (
+            diffusion.max_timestep is not None and diffusion.max_timestep <= diffusion.min_timestep
+        ):
+            problems.append("diffusion: 0 <= min_timestep < max_timestep")
         if self.vae.latent_noise < 0:
             problems.append("vae.latent_noise must be >= 0")
         reward = self.reward

@@ -7,7 +7,9 @@ is the velocity ``v = sqrt(a_t) eps - sqrt(1 - a_t) z_0`` instead of ``eps``:
     L = E_{z, eps, t} || v(z, eps, t) - v_theta(z_t, t, c_t, c_i[, c_k]) ||^2,   z_t = sqrt(a_t) z + sqrt(1 - a_t) eps
 
 with ``z_t`` from ``scheduler.add_noise`` and ``v`` from
-``scheduler.get_velocity``; ``t`` is uniform over the training timesteps.
+``scheduler.get_velocity``; ``t`` is uniform over the training timesteps
+(or over a top range of them, to fine-tune for few-step sampling: see
+:class:`~longanimation.training.config.DiffusionConfig`).
 
 Leading latent frames (the reference slot of
 :mod:`~longanimation.models.sketch_dit`, plus CogVideoX-1.5's temporal
@@ -21,13 +23,20 @@ from __future__ import annotations
 
 import torch
 
+from ..errors import UserError
+from .config import DiffusionConfig
+
 
 def draw_noise(
-    clean: torch.Tensor, num_train_timesteps: int, generator: torch.Generator
+    clean: torch.Tensor, num_train_timesteps: int, generator: torch.Generator, timestep_range: DiffusionConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gaussian noise like ``clean`` and one uniform timestep per batch item (drawn on CPU, then moved)."""
+    """Gaussian noise like ``clean`` and one timestep per batch item, uniform over ``timestep_range`` (drawn on CPU)."""
+    low = timestep_range.min_timestep
+    high = num_train_timesteps if timestep_range.max_timestep is None else timestep_range.max_timestep
+    if high > num_train_timesteps or low >= high:
+        raise UserError(f"diffusion timesteps [{low}, {high}) do not fit the scheduler's {num_train_timesteps}")
     noise = torch.randn(clean.shape, generator=generator, dtype=torch.float32).to(clean.device, clean.dtype)
-    timesteps = torch.randint(0, num_train_timesteps, (clean.shape[0],), generator=generator).to(clean.device)
+    timesteps = torch.randint(low, high, (clean.shape[0],), generator=generator).to(clean.device)
     return noise, timesteps
 
 

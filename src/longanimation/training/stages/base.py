@@ -33,7 +33,9 @@ class BaseStage(TrainingStage):
         backbone = self.model.backbone
         conditions = encode_conditions(backbone, self.model.sketch_dit, batch, with_sketch=False)
         clean = encode_target(backbone, batch, conditions.lead, context.generator)
-        noise, timesteps = draw_noise(clean, backbone.scheduler.config.num_train_timesteps, context.generator)
+        noise, timesteps = draw_noise(
+            clean, backbone.scheduler.config.num_train_timesteps, context.generator, self.config.diffusion
+        )
         noisy = backbone.scheduler.add_noise(clean, noise, timesteps)
         return self.backward_once(
             context, noisy, conditions.image, conditions.text, timesteps, clean, noise, conditions.lead

@@ -47,7 +47,9 @@ class SketchConditionedStage(TrainingStage):
         conditions = encode_conditions(backbone, self.model.sketch_dit, batch, with_sketch=True)
         clean = encode_target(backbone, batch, conditions.lead, context.generator)
         memory = self.memory_inputs(batch)
-        noise, timesteps = draw_noise(clean, backbone.scheduler.config.num_train_timesteps, context.generator)
+        noise, timesteps = draw_noise(
+            clean, backbone.scheduler.config.num_train_timesteps, context.generator, self.config.diffusion
+        )
         noisy = backbone.scheduler.add_noise(clean, noise, timesteps)
         return self.backward_once(context, noisy, conditions, timesteps, clean, noise, memory)
 
