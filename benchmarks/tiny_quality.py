@@ -13,9 +13,10 @@ VAE sets: the PSNR of the ground truth passed through its encoder and decoder
 (segment-sized chunks, at the model's frame size), and the trivial baseline of
 copying the keyframe to every evaluated frame (same frames and sizes).
 
-The summary is rewritten after every shot and a rerun with the same model,
-frames and size skips the seeds it already holds, so an interrupted run (or a
-run that adds seeds) goes on where it stopped.
+The summary is rewritten after every shot, and a rerun with the same model
+weights (not only the same folder), frames and size skips the seeds it
+already holds, so an interrupted run (or a run that adds seeds) goes on
+where it stopped.
 """
 
 from __future__ import annotations
@@ -76,10 +77,10 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds_of(args.seeds)
-    setting = {"model": args.model, "frames": args.frames, "size": args.size}
+    model = LongAnimationModel.from_pretrained(args.model).eval()
+    setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
-    model = LongAnimationModel.from_pretrained(args.model).eval()
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         for seed in (seed for seed in seeds if seed not in done):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
+import torch
 
 from longanimation.evaluation.ablation import ablation_rows, mean_curve, run_ablation
 from longanimation.models.longanimation_model import LongAnimationModel
@@ -41,6 +43,13 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
         {"final": model}, [100], 24, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append
     )
     assert calls == [] and again["rows"] == summary["rows"]
+    # The same command on other weights does not reuse them.
+    changed = copy.deepcopy(model)
+    with torch.no_grad():
+        next(changed.sketch_dit.parameters()).add_(1.0)
+    assert changed.weights_digest() != model.weights_digest()
+    run_ablation({"final": changed}, [100], 24, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append)
+    assert len(calls) == len(ablation_rows(False))
     assert (tmp_path / "psnr_over_frames.png").stat().st_size > 1000
     assert (tmp_path / "frequency_decay.png").stat().st_size > 1000
 

@@ -115,7 +115,8 @@ def run_ablation(
     ``steps`` is the sampling step count of Table 2 and the paradigms (None: the
     final model's default); Table 3 runs at ``table3_steps``. Each finished seed's
     scores are saved (``scores-per-seed.json``), and a rerun with the same
-    command skips the seeds it holds, so an interrupted run goes on where it stopped.
+    command, model weights and rows skips the seeds it holds, so an interrupted run
+    goes on where it stopped.
     """
     from ..data.toon import ToonConfig, ToonWorld
     from ..pipeline.long_animation import LongAnimationPipeline
@@ -125,7 +126,13 @@ def run_ablation(
     rows = [
         row if row.steps else replace(row, steps=run_steps) for row in ablation_rows("before-ccr" in models, table3_steps)
     ]
-    setting = {"command": command, "frames": frames, "size": size, "rows": [row.label for row in rows]}
+    setting = {
+        "command": command,
+        "weights": {name: model.weights_digest() for name, model in sorted(models.items())},
+        "frames": frames,
+        "size": size,
+        "rows": [[row.label, row.steps] for row in rows],  # lists: the JSON round trip must compare equal
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = json.loads((out_dir / SCORES_JSON).read_text()) if (out_dir / SCORES_JSON).exists() else {}
     by_seed = saved.get("scores", {}) if saved.get("setting") == setting else {}

@@ -16,6 +16,7 @@ is ever unpickled: weights are safetensors only.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -203,6 +204,15 @@ class LongAnimationModel(nn.Module):
         parts = {name: part.from_pretrained(directory / name, dtype=dtype) for name, part in PARTS.items()}
         model = cls(backbone, **parts, preset=index["preset"], segment=index["segment"])
         return model.to(device=device, dtype=dtype)
+
+    def weights_digest(self) -> str:
+        """sha256 (hex, 16 digits) of every parameter and buffer: tells two models apart whatever folder they came from."""
+        digest = hashlib.sha256()
+        for name, tensor in sorted(self.state_dict().items()):
+            tensor = tensor.detach().cpu().contiguous()
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+        return digest.hexdigest()[:16]
 
     def save_pretrained(self, directory: str | os.PathLike, *, include_backbone: bool = True) -> None:
         """Write the model folder atomically (without ``backbone/`` when ``include_backbone`` is False)."""
