@@ -4,9 +4,12 @@
 
 For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0, `longanimation evaluate` against the ground truth with the
-region maps. Frames whose line art repeats the keyframe's (a held drawing at
-the start) are left out of the evaluation: the pipeline returns the keyframe
-itself there, which would inflate short-term PSNR. Writes one JSON report per
+region maps; the same frames are scored again flattened to one color per area
+of the line art, exactly as `longanimation colorize --flat` writes them
+(:func:`longanimation.pipeline.flat_colors.flatten_frame`). Frames whose line
+art repeats the keyframe's (a held drawing at the start) are left out of the
+evaluation: the pipeline returns the keyframe itself there, which would
+inflate short-term PSNR. Writes one JSON report per
 seed and summary.json / summary.md (mean and spread of short-term = first 14
 evaluated frames, and long-term = all of them), with the ceiling the model's
 VAE sets: the PSNR of the ground truth passed through its encoder and decoder
@@ -34,7 +37,9 @@ from PIL import Image
 
 from longanimation.atomic import atomic_file
 from longanimation.data.video_io import read_shot
+from longanimation.data.lineart import image_to_lineart
 from longanimation.models.longanimation_model import LongAnimationModel
+from longanimation.pipeline.flat_colors import flatten_frame
 
 
 def run(*args: str) -> None:
@@ -78,7 +83,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     seeds = seeds_of(args.seeds)
     model = LongAnimationModel.from_pretrained(args.model).eval()
-    setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size}
+    setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size,
+               "outputs": list(OUTPUTS)}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
     with tempfile.TemporaryDirectory() as scratch:
@@ -87,6 +93,19 @@ def main() -> None:
             done[seed] = score_seed(args, model, seed, scratch, out)
             print(done[seed], flush=True)
             write_summary(out, setting, args.seeds, [done[seed] for seed in seeds if seed in done])
+
+
+OUTPUTS = {"": "colorize", "flat_": "colorize --flat"}  # key prefix of a row's metrics -> what produced the frames
+
+
+def flatten_folder(source: Path, lineart: Path, target: Path) -> None:
+    """``colorize --flat``'s output from the plain one: each frame flattened over its line art's areas."""
+    target.mkdir(parents=True)
+    for frame_path, sketch_path in zip(sorted(source.iterdir()), sorted(lineart.iterdir()), strict=True):
+        frame = np.asarray(Image.open(frame_path).convert("RGB"))
+        Image.fromarray(flatten_frame(frame, image_to_lineart(np.asarray(Image.open(sketch_path))))).save(
+            target / frame_path.name
+        )
 
 
 def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, scratch: Path, out: Path) -> dict:
@@ -98,27 +117,33 @@ def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, s
         manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
-    for name, folder in (("pred", pred / "frames"), ("gt", shot / "color"), ("ids", shot / "regions")):
-        link_from(folder, scratch / f"eval-{seed}" / name, start)
-    (scratch / f"eval-{seed}" / "manifest.json").symlink_to(shot / "manifest.json")
-    report_path = out / f"seed-{seed}.json"
-    run("evaluate", "--pred", scratch / f"eval-{seed}" / "pred", "--gt", scratch / f"eval-{seed}" / "gt",
-        "--ids", scratch / f"eval-{seed}" / "ids", "--segment-length", 13, "--out", report_path, "--quiet")
-    table = json.loads(report_path.read_text())["table"]
+    evaluated = scratch / f"eval-{seed}"
+    for name, folder in (("pred", pred / "frames"), ("lineart", shot / "lineart"), ("gt", shot / "color"),
+                         ("ids", shot / "regions")):
+        link_from(folder, evaluated / name, start)
+    (evaluated / "manifest.json").symlink_to(shot / "manifest.json")
+    flatten_folder(evaluated / "pred", evaluated / "lineart", evaluated / "pred-flat")
+    metrics = {}
+    for prefix, folder, report_path in (("", "pred", out / f"seed-{seed}.json"),
+                                        ("flat_", "pred-flat", out / f"seed-{seed}-flat.json")):
+        run("evaluate", "--pred", evaluated / folder, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
+            "--segment-length", 13, "--out", report_path, "--quiet")
+        table = json.loads(report_path.read_text())["table"]
+        metrics |= {f"{prefix}{term}_{metric}": table[term][metric] for term in ("short_term", "long_term")
+                    for metric in ("psnr", "ssim")}
     color = read_shot(shot / "color").frames
     ceiling = vae_round_trip_psnr(model, color)
     copy_error = np.square((color[start:].astype(np.float64) - color[0]) / 255).mean()
     return {"seed": seed, "skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
-            "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3),
-            **{f"{term}_{metric}": table[term][metric] for term in ("short_term", "long_term")
-               for metric in ("psnr", "ssim")}}
+            "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3), **metrics}
 
 
 def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> None:
     """summary.json and summary.md: mean and spread over ``rows``."""
     summary = {**setting, "shots": rows}
-    for key in ("short_term_psnr", "long_term_psnr", "short_term_ssim", "long_term_ssim", "vae_round_trip_psnr",
-                "keyframe_copy_psnr"):
+    metrics = [f"{prefix}{term}_{metric}" for prefix in OUTPUTS for term in ("short_term", "long_term")
+               for metric in ("psnr", "ssim")]
+    for key in (*metrics, "vae_round_trip_psnr", "keyframe_copy_psnr"):
         values = np.array([row[key] for row in rows])
         summary[key] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3)}
     with atomic_file(out / "summary.json") as tmp:
@@ -130,12 +155,14 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
         f"Command: `python benchmarks/tiny_quality.py --model {setting['model']} --seeds {seeds} "
         f"--frames {setting['frames']} --size {setting['size']}`",
         "",
-        "| | PSNR (dB) | SSIM |",
-        "| --- | --- | --- |",
+        "| output | frames | PSNR (dB) | SSIM |",
+        "| --- | --- | --- | --- |",
     ]
-    for term, label in (("short_term", "short-term (first 14 frames)"), ("long_term", "long-term (whole shot)")):
-        psnr, ssim = summary[f"{term}_psnr"], summary[f"{term}_ssim"]
-        lines.append(f"| {label} | {psnr['mean']:.2f} ± {psnr['std']:.2f} | {ssim['mean']:.3f} ± {ssim['std']:.3f} |")
+    for prefix, command in OUTPUTS.items():
+        for term, label in (("short_term", "short-term (first 14)"), ("long_term", "long-term (whole shot)")):
+            psnr, ssim = summary[f"{prefix}{term}_psnr"], summary[f"{prefix}{term}_ssim"]
+            lines.append(f"| `{command}` | {label} | {psnr['mean']:.2f} ± {psnr['std']:.2f} "
+                         f"| {ssim['mean']:.3f} ± {ssim['std']:.3f} |")
     ceiling, copy = summary["vae_round_trip_psnr"], summary["keyframe_copy_psnr"]
     lines += ["", f"Ceiling set by the model's VAE (ground truth encoded and decoded, native size): "
               f"{ceiling['mean']:.2f} ± {ceiling['std']:.2f} dB. Trivial baseline (the keyframe copied to every "

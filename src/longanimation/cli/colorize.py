@@ -25,7 +25,9 @@ def parse_keyframe(spec: str) -> tuple[Path, int]:
 @app.command("colorize")
 def colorize(
     lineart: Path = typer.Argument(..., metavar="INPUT", help="Line art: folder of images, video or image."),
-    output: Path = typer.Argument(..., metavar="OUT", help="Output folder (frames/, colorized.mp4, segments.json)."),
+    output: Path = typer.Argument(
+        ..., metavar="OUT", help="Output folder (frames/, colorized.mp4, segments.json, color_layer/)."
+    ),
     keyframe: list[str] = typer.Option(
         ..., "--keyframe", "-k", help="Colored keyframe, PATH or PATH@INDEX (default index 0); repeat for several."
     ),
@@ -44,6 +46,13 @@ def colorize(
     no_fusion: bool = typer.Option(False, "--no-fusion", help="Turn Color Consistency Fusion off."),
     memory: str = typer.Option("both", help="Memory for DGLM: none, local, global or both."),
     paradigm: str = typer.Option("memory", help="memory (the paper), local-fusion (LVCD-style) or autoregressive."),
+    flat: bool = typer.Option(False, "--flat", help="Flat colors: one color per area the line art closes (median)."),
+    palette_tolerance: float = typer.Option(
+        None, help="With --flat: areas within this RGB distance (0-441) of a keyframe color take it exactly."
+    ),
+    color_layer: bool = typer.Option(
+        False, "--color-layer", help="Also write color_layer/: the frames without lines (for compositing)."
+    ),
     keep_held: bool = typer.Option(False, "--no-collapse-held", help="Color held drawings (twos/threes) frame by frame."),
     seed: int = typer.Option(0, help="Random seed (same seed, same output)."),
     fps: float = typer.Option(None, help="Frame rate of the videos (default: the input's)."),
@@ -94,11 +103,15 @@ def colorize(
         paradigm=paradigm,
         collapse_held_drawings=not keep_held,
         seed=seed,
+        flat_colors=flat,
+        palette_tolerance=palette_tolerance,
     )
-    _run(sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started)
+    _run(sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started, color_layer)
 
 
-def _run(sketches, keyframes, prompt, options, model_path, output, shot, truth, fps, resume, quiet, started) -> None:
+def _run(
+    sketches, keyframes, prompt, options, model_path, output, shot, truth, fps, resume, quiet, started, color_layer
+) -> None:
     from ..models.longanimation_model import LongAnimationModel
     from ..pipeline.long_animation import LongAnimationPipeline, plan_summary
     from ..pipeline.output import FrameFolderSink, finish, write_plan
@@ -122,7 +135,13 @@ def _run(sketches, keyframes, prompt, options, model_path, output, shot, truth, 
     sink = FrameFolderSink(output, shot.names)
     with _progress(quiet) as report:
         pipeline(sketches, keyframes, prompt, options, sink=sink, state_dir=output, resume=resume, progress=report)
-    written = finish(sink, fps or shot.fps, lineart=sketches if truth is not None else None, ground_truth=truth)
+    written = finish(
+        sink,
+        fps or shot.fps,
+        lineart=sketches if truth is not None else None,
+        ground_truth=truth,
+        color_layer_of=sketches if color_layer else None,
+    )
     if not quiet:
         seconds = time.perf_counter() - started
         typer.echo(

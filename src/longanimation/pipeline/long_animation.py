@@ -16,8 +16,9 @@ Reads top to bottom like the paper's inference (fig. 2(b,c), sec. 3.3):
    memory (the latest segment) (fig. 2(c), eq. 3-4); in the late steps its
    overlap latents are blended with the previous segment's (Color Consistency
    Fusion, eq. 6);
-5. the decoded frames are handed to a sink as soon as they are final, then
-   appended to the memory; the state needed to continue is saved so a killed
+5. the decoded frames are handed to a sink as soon as they are final
+   (optionally flattened to one color per closed region of the line art,
+   :mod:`~longanimation.pipeline.flat_colors`), then appended to the memory; the state needed to continue is saved so a killed
    run resumes exactly (:mod:`~longanimation.pipeline.resume`).
 
 The memory model only ever sees each frame once (streaming), and its history
@@ -45,6 +46,7 @@ from diffusers import CogVideoXDPMScheduler
 from ..errors import UserError
 from ..models.longanimation_model import LongAnimationModel
 from .framing import Letterbox, model_size_for
+from .flat_colors import flatten_frame, keyframe_palette
 from .fusion import ColorConsistencyFusion, overlap_latent_frames, stitch_overlap
 from .planning import Run, Segment, held_drawing_groups, plan_runs, plan_segments
 from .resume import RunState, fingerprint
@@ -72,6 +74,10 @@ class ColorizeOptions:
     seed: int = 0
     height: int | None = None  # model resolution; default: preset area with the shot's aspect ratio
     width: int | None = None
+    # Output post-processing (never fed back to the model): one color per closed region of the
+    # line art, snapped to the keyframes' colors within palette_tolerance (RGB distance) if given.
+    flat_colors: bool = False
+    palette_tolerance: float | None = None
 
     def resolved(self, model: LongAnimationModel) -> ColorizeOptions:
         """Fill the defaults from the model's preset and check the combination."""
@@ -106,6 +112,8 @@ class ColorizeOptions:
                 f"segment frames must be {compression}k+1 and the overlap a multiple of {compression}, "
                 f"got {options.segment_frames} and {options.overlap}"
             )
+        if options.palette_tolerance is not None and not (options.flat_colors and options.palette_tolerance >= 0):
+            raise UserError(f"--palette-tolerance needs --flat and a value >= 0, got {options.palette_tolerance}")
         if not 0 <= options.overlap < options.segment_frames - 1:
             raise UserError(f"overlap {options.overlap} must be below segment frames - 1 ({options.segment_frames - 1})")
         return options
@@ -244,6 +252,7 @@ class LongAnimationPipeline:
             members.setdefault(group, []).append(frame)
         model_sketches = np.stack([box.lineart_to_model(sketches[frame]) for frame in distinct])
         group_keyframe = {groups[k]: image for k, image in sorted(keyframes.items(), reverse=True)}
+        finish_frame = self._output_finisher(sketches, keyframes, options)
         model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
 
         key = fingerprint(
@@ -271,7 +280,7 @@ class LongAnimationPipeline:
             if progress is not None:
                 step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
             frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, options, step_callback)
-            self._emit(job, frames, distinct, members, box, group_keyframe, sink)
+            self._emit(job, frames, distinct, members, box, group_keyframe, finish_frame, sink)
             fresh = frames[self._fresh_positions(job)]
             if memory_on and options.memory_update == "reencode":
                 history.append(fresh)
@@ -465,6 +474,19 @@ class LongAnimationPipeline:
         """Frames of this segment not yet appended to the memory (the previous segment appended its own)."""
         return slice(job.segment.overlap, job.segment.end - job.segment.start)
 
+    @staticmethod
+    def _output_finisher(
+        sketches: np.ndarray, keyframes: Mapping[int, np.ndarray], options: ColorizeOptions
+    ) -> Callable[[int, np.ndarray], np.ndarray]:
+        """(input frame index, input-size RGB) -> the frame the sink gets: as is, or flat colors."""
+        if not options.flat_colors:
+            return lambda index, image: image
+        palette = None
+        if options.palette_tolerance is not None:
+            palette = keyframe_palette((image, sketches[index]) for index, image in keyframes.items())
+        tolerance = options.palette_tolerance or 0.0
+        return lambda index, image: flatten_frame(image, sketches[index], palette, tolerance)
+
     def _emit(
         self,
         job: SegmentJob,
@@ -473,12 +495,13 @@ class LongAnimationPipeline:
         members: dict[int, list[int]],
         box: Letterbox,
         group_keyframe: Mapping[int, np.ndarray],
+        finish_frame: Callable[[int, np.ndarray], np.ndarray],
         sink: FrameSink,
     ) -> None:
         """Hand the frames this segment owns to the sink, in input size; a keyframe's drawing is the keyframe."""
         for offset in owned_offsets(job):
             group = distinct[job.run.frames[job.segment.start + offset]]
             keyframe = group_keyframe.get(group)
-            image = keyframe if keyframe is not None else box.color_from_model(frames[offset])
+            image = keyframe if keyframe is not None else finish_frame(group, box.color_from_model(frames[offset]))
             for frame in members[group]:
                 sink.write(frame, image)

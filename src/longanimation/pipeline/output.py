@@ -4,6 +4,8 @@ Layout of ``OUT/``:
 
 * ``frames/NAME.png``: one colored frame per input frame, same names and order
   as the line art; each file appears atomically when its segment is final;
+* ``color_layer/NAME.png``: the frames without their lines, each line pixel
+  taking the nearest color (with ``color_layer``; written at the end);
 * ``colorized.mp4``: H.264 video of the frames (written at the end);
 * ``side_by_side.mp4``: line art | ours | ground truth (when a ground truth is given);
 * ``segments.json``: the plan (segments in input frame indices), for seam metrics;
@@ -23,20 +25,22 @@ from PIL import Image
 from ..atomic import atomic_file
 from ..data.lineart import lineart_to_image
 from ..data.video_io import VideoWriter, read_image
+from .flat_colors import remove_lines
 from .resume import STATE_DIR
 
 FRAMES_DIR = "frames"
+COLOR_LAYER_DIR = "color_layer"
 VIDEO_NAME = "colorized.mp4"
 SIDE_BY_SIDE_NAME = "side_by_side.mp4"
 PLAN_NAME = "segments.json"
 
 
 class FrameFolderSink:
-    """Writes each finished frame as ``OUT/frames/NAME.png`` (atomically)."""
+    """Writes each finished frame as ``OUT/FOLDER/NAME.png`` (atomically; FOLDER defaults to ``frames``)."""
 
-    def __init__(self, output: Path, names: Sequence[str]):
+    def __init__(self, output: Path, names: Sequence[str], folder: str = FRAMES_DIR):
         self.output = output
-        self.folder = output / FRAMES_DIR
+        self.folder = output / folder
         self.names = list(names)
         self.folder.mkdir(parents=True, exist_ok=True)
 
@@ -69,10 +73,20 @@ def finish(
     *,
     lineart: np.ndarray | None = None,
     ground_truth: np.ndarray | None = None,
+    color_layer_of: np.ndarray | None = None,
 ) -> list[Path]:
-    """Write the videos from the finished frames and drop the resume state; returns the files written."""
-    written = [sink.output / VIDEO_NAME]
-    with VideoWriter(written[0], fps) as writer:
+    """Write the videos (and the color layer of line art ``color_layer_of``) and drop the resume state.
+
+    Returns the files and folders written.
+    """
+    written = []
+    if color_layer_of is not None:
+        written.append(sink.output / COLOR_LAYER_DIR)
+        layer = FrameFolderSink(sink.output, sink.names, folder=COLOR_LAYER_DIR)
+        for index, (frame, lines) in enumerate(zip(sink.frames(), color_layer_of, strict=True)):
+            layer.write(index, remove_lines(frame, lines))
+    written.append(sink.output / VIDEO_NAME)
+    with VideoWriter(written[-1], fps) as writer:
         for frame in sink.frames():
             writer.write(frame)
     if lineart is not None and ground_truth is not None:

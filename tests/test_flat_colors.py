@@ -1,0 +1,143 @@
+"""Flat colors from the line art: regions, medians, palette snapping, the color layer, pipeline and CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from longanimation.data.lineart import lineart_to_image
+from longanimation.data.toon import ToonConfig, ToonWorld
+from longanimation.errors import UserError
+from longanimation.models.longanimation_model import LongAnimationModel
+from longanimation.pipeline.flat_colors import (
+    closed_regions,
+    flatten_frame,
+    keyframe_palette,
+    region_medians,
+    remove_lines,
+    snap_to_palette,
+)
+from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
+
+
+def two_boxes() -> np.ndarray:
+    """20x20 line art: a frame border and a vertical line at x = 9 -> two closed areas."""
+    lines = np.zeros((20, 20), bool)
+    lines[0, :] = lines[-1, :] = lines[:, 0] = lines[:, -1] = True
+    lines[:, 9] = True
+    return lines
+
+
+def test_regions_are_four_connected():
+    lines = two_boxes()
+    labels, count = closed_regions(lines)
+    assert count == 3 and (labels[lines] == 0).all()
+    assert labels[5, 4] != labels[5, 14]
+    # A diagonal one-pixel gap does not join two areas (4-connectivity).
+    diagonal = np.eye(8, dtype=bool) | np.eye(8, k=1, dtype=bool)
+    diagonal[3, 4] = False
+    diagonal[4, 4] = True
+    assert closed_regions(diagonal)[1] == 3
+
+
+def test_region_medians_match_numpy():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (31, 17, 3), dtype=np.uint8)
+    labels = rng.integers(0, 6, (31, 17)).astype(np.int32)
+    medians = region_medians(frame, labels, 7)  # label 6 is empty
+    for label in range(6):
+        values = np.sort(frame[labels == label], axis=0)
+        assert (medians[label] == values[(len(values) - 1) // 2]).all()
+    assert (medians[6] == 0).all()
+
+
+def test_flatten_takes_each_area_median_and_keeps_lines():
+    lines = two_boxes()
+    frame = np.zeros((20, 20, 3), np.uint8)
+    frame[:, :9] = (200, 40, 40)
+    frame[:, 10:] = (30, 60, 220)
+    frame[lines] = (5, 5, 5)
+    noisy = frame.copy()
+    noisy[3, 3] = (255, 255, 255)  # a speck inside the left area
+    noisy[5:15, 8] = (30, 60, 220)  # the right color bleeding across the line
+    noisy[2, 15] = (90, 90, 90)
+    flat = flatten_frame(noisy, lines)
+    assert (flat == frame).all()
+    assert (flatten_frame(frame, lines) == frame).all()  # flat input stays as it is
+    with pytest.raises(UserError, match="line art"):
+        flatten_frame(frame, lines[:10])
+
+
+def test_palette_snaps_only_within_tolerance():
+    palette = np.array([[200, 40, 40], [30, 60, 220]], np.uint8)
+    colors = np.array([[190, 45, 40], [100, 200, 100], [30, 60, 200]], np.uint8)
+    snapped = snap_to_palette(colors, palette, tolerance=25)
+    assert snapped.tolist() == [[200, 40, 40], [100, 200, 100], [30, 60, 220]]
+    assert (snap_to_palette(colors, palette, tolerance=0) == colors).all()
+    lines = two_boxes()
+    key = np.zeros((20, 20, 3), np.uint8)
+    key[:, :9], key[:, 10:] = palette[0], palette[1]
+    assert sorted(keyframe_palette([(key, lines)]).tolist()) == sorted(palette.tolist())
+    with pytest.raises(UserError, match="no region"):
+        keyframe_palette([(key, np.ones((20, 20), bool))])
+
+
+def test_color_layer_fills_lines_with_the_nearest_color():
+    lines = two_boxes()
+    frame = np.zeros((20, 20, 3), np.uint8)
+    frame[:, :9] = (200, 40, 40)
+    frame[:, 10:] = (30, 60, 220)
+    layer = remove_lines(frame, lines)
+    assert (layer[~lines] == frame[~lines]).all()
+    colors = {tuple(c) for c in layer.reshape(-1, 3)}
+    assert colors == {(200, 40, 40), (30, 60, 220)}
+    assert tuple(layer[0, 0]) == (200, 40, 40) and tuple(layer[19, 19]) == (30, 60, 220)
+    assert (remove_lines(frame, np.zeros((20, 20), bool)) == frame).all()
+
+
+@pytest.fixture(scope="module")
+def toon():
+    clip = ToonWorld(ToonConfig(seed=33, frames=24, height=64, width=64)).render_range(0, 24)
+    return clip.lineart, clip.color
+
+
+def test_pipeline_flat_output_is_the_flattened_raw_output(toon):
+    sketches, colors = toon
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    base = dict(num_inference_steps=2, guidance_scale=1.0, collapse_held_drawings=False)
+    raw = pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base)).frames
+    flat = pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base, flat_colors=True)).frames
+    assert (flat[0] == colors[0]).all()  # the keyframe is the user's, untouched
+    for index in range(1, len(sketches)):
+        assert (flat[index] == flatten_frame(raw[index], sketches[index])).all()
+    palette = keyframe_palette([(colors[0], sketches[0])])
+    snapped = pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base, flat_colors=True, palette_tolerance=500)).frames
+    areas = ~sketches[1:]
+    assert {tuple(c) for c in snapped[1:][areas]} <= {tuple(c) for c in palette}
+    with pytest.raises(UserError, match="--flat"):
+        pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base, palette_tolerance=10))
+
+
+def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
+    sketches, colors = toon
+    LongAnimationModel.from_preset("tiny", seed=1).save_pretrained(tmp_path / "model")
+    (tmp_path / "lineart").mkdir()
+    for index, sketch in enumerate(sketches):
+        Image.fromarray(lineart_to_image(sketch)).save(tmp_path / "lineart" / f"{index:03d}.png")
+    Image.fromarray(colors[0]).save(tmp_path / "key.png")
+    common = ["colorize", tmp_path / "lineart", "-k", tmp_path / "key.png", "--model", tmp_path / "model",
+              "--steps", "2", "--quiet"]
+    out = tmp_path / "out"
+    result = run_cli(*common[:2], out, *common[2:], "--flat", "--palette-tolerance", "40", "--color-layer")
+    assert result.returncode == 0, result.stderr
+    names = sorted(p.name for p in (out / "frames").iterdir())
+    assert names == sorted(p.name for p in (out / "color_layer").iterdir()) and len(names) == len(sketches)
+    for name, sketch in zip(names, sketches, strict=True):
+        frame = np.array(Image.open(out / "frames" / name))
+        layer = np.array(Image.open(out / "color_layer" / name))
+        assert (layer == remove_lines(frame, sketch)).all()
+    bad = tmp_path / "bad"
+    result = run_cli(*common[:2], bad, *common[2:], "--palette-tolerance", "40")
+    assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--flat" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists()
