@@ -38,16 +38,18 @@ def closed_regions(lineart: np.ndarray) -> tuple[np.ndarray, int]:
 
 
 def region_medians(frame: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
-    """Per-channel median of ``frame`` (H, W, 3) inside each label -> (count, 3) uint8 (0 for empty labels)."""
-    flat_labels = labels.ravel()
-    first = np.searchsorted(np.sort(flat_labels), np.arange(count))
-    sizes = np.bincount(flat_labels, minlength=count)
-    middle = first + np.maximum(sizes - 1, 0) // 2
+    """Per-channel (lower) median of ``frame`` (H, W, 3) uint8 inside each label -> (count, 3) uint8.
+
+    From one 256-bin histogram per label and channel: the median is the first
+    value whose cumulative count passes half the label's size. Empty labels get 0.
+    """
+    flat_labels = labels.ravel().astype(np.int64)
+    rank = (np.bincount(flat_labels, minlength=count) - 1) // 2
     medians = np.zeros((count, 3), np.uint8)
     for channel in range(3):
-        values = frame[..., channel].ravel()
-        ordered = values[np.lexsort((values, flat_labels))]
-        medians[sizes > 0, channel] = ordered[middle[sizes > 0]]
+        histogram = np.bincount(flat_labels * 256 + frame[..., channel].ravel(), minlength=count * 256)
+        cumulative = histogram.reshape(count, 256).cumsum(axis=1)
+        medians[:, channel] = (cumulative <= rank[:, None]).sum(axis=1)
     return medians
 
 
