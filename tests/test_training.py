@@ -159,6 +159,18 @@ def test_stage_one_copies_the_current_backbone_into_sketchdit(tmp_path):
     assert [name for name, _ in stage.named_children()] == ["sketch_dit"]
 
 
+def test_stage_one_with_train_backbone_trains_sketchdit_and_the_transformer(initial_model, tmp_path):
+    """``sketchdit.train_backbone``: the backbone transformer trains beside SketchDiT, nothing else moves."""
+    config = write_config(tmp_path / "config.yaml", sketchdit={"train_backbone": True})
+    assert train(config, "sketchdit", tmp_path / "run") == 0
+    trained = LongAnimationModel.from_pretrained(tmp_path / "run" / "model")
+    for name, part in model_parts(trained).items():
+        unchanged = same_weights(part, model_parts(initial_model)[name])
+        assert unchanged == (name not in {"sketch_dit", "transformer"}), name
+    weights = load_file(tmp_path / "run" / "checkpoints" / "step-2" / "trainable.safetensors")
+    assert {name.split(".")[0] for name in weights} == {"sketch_dit", "transformer"}
+
+
 def test_folder_clips_train(tmp_path):
     """Real-clip folders (here: rendered toon frames written as PNG folders) feed the stages too."""
     from longanimation.data.toon import ToonConfig, ToonWorld

@@ -133,6 +133,9 @@ class SketchDiTStageConfig:
     """``sketchdit`` stage (stage 1)."""
 
     init_from_backbone: bool = True  # re-copy the backbone's first L blocks, zero output (sec. 3.2.1)
+    # Also train the backbone transformer, jointly with SketchDiT. The paper keeps its pretrained
+    # CogVideoX frozen; the tiny preset's backbone is ours and never saw line art in stage `base`.
+    train_backbone: bool = False
 
 
 @dataclasses.dataclass

@@ -13,6 +13,8 @@ learns the first segment of fig. 2(b).
 By default SketchDiT is re-initialised from the backbone's first ``L``
 blocks with a zero output projection when the stage starts (the paper's
 initialisation), so a backbone trained by the ``base`` stage is copied.
+``sketchdit.train_backbone`` trains the backbone transformer too (the
+tiny preset's own backbone; the paper keeps its pretrained one frozen).
 """
 
 from __future__ import annotations
@@ -82,6 +84,8 @@ class SketchDiTStage(SketchConditionedStage):
         if config.sketchdit.init_from_backbone:
             model.sketch_dit = SketchDiT.from_backbone(model.backbone.transformer, model.sketch_dit.config)
         super().__init__(model, config)
+        if config.sketchdit.train_backbone:
+            self.add_module("transformer", model.backbone.transformer)
 
     def memory_inputs(self, batch: ClipBatch) -> None:
         return None
