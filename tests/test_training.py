@@ -356,7 +356,7 @@ def test_shipped_configs_load():
     repo = Path(__file__).resolve().parents[1]
     root = repo / "configs"
     script = (repo / "scripts" / "train_tiny.sh").read_text()
-    chain = re.search(r"for stage in ([a-z -]+); do", script).group(1).split()
+    chain = re.search(r"for stage in ([a-z0-9 -]+); do", script).group(1).split()
     names = sorted(path.stem for path in (root / "train").glob("*.yaml"))
     assert names == sorted([f"tiny-{link}" for link in chain] + ["paper-sketchdit", "paper-memory", "paper-reward"])
     assert {load_config(root / "train" / f"tiny-{link}.yaml").stage for link in chain} == set(STAGES)
