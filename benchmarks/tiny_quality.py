@@ -1,6 +1,7 @@
 """Quality of a model on toon shots from seeds never used in training (issue: the shipped tiny model).
 
     python benchmarks/tiny_quality.py --model DIR [--seeds 100-109] [--frames 300] [--size 128] [--out DIR]
+    python benchmarks/tiny_quality.py --model DIR --shot examples/toon-shot [--out DIR]
 
 For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0, `longanimation evaluate` against the ground truth with the
@@ -20,6 +21,11 @@ The summary is rewritten after every shot, and a rerun with the same model
 weights (not only the same folder), frames and size skips the seeds it
 already holds, so an interrupted run (or a run that adds seeds) goes on
 where it stopped.
+
+``--shot DIR`` scores one existing toon shot folder instead (``color/``,
+``lineart/``, ``regions/``, ``manifest.json``, as ``longanimation toon
+generate`` writes it; e.g. the bundled example) by the same protocol, and
+writes ``shot-NAME.json`` with its row next to its two reports.
 """
 
 from __future__ import annotations
@@ -78,11 +84,19 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results/tiny-quality")
+    parser.add_argument("--shot", type=Path, help="score this toon shot folder instead of generated seeds")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    seeds = seeds_of(args.seeds)
     model = LongAnimationModel.from_pretrained(args.model).eval()
+    if args.shot is not None:
+        with tempfile.TemporaryDirectory() as scratch:
+            row = score_shot(args, model, args.shot, args.shot.name, 0, Path(scratch), out)
+        with atomic_file(out / f"shot-{args.shot.name}.json") as tmp:
+            tmp.write_text(json.dumps({"model": args.model, "weights": model.weights_digest(), **row}, indent=1) + "\n")
+        print(row, flush=True)
+        return
+    seeds = seeds_of(args.seeds)
     setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size,
                "outputs": list(OUTPUTS)}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
@@ -110,22 +124,30 @@ def flatten_folder(source: Path, lineart: Path, target: Path) -> None:
 
 def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, scratch: Path, out: Path) -> dict:
     """Generate, colorize and evaluate one toon shot; its row of the summary."""
-    shot, pred = scratch / f"shot-{seed}", scratch / f"pred-{seed}"
+    shot = scratch / f"shot-{seed}"
     run("toon", "generate", "--frames", args.frames, "--size", args.size, "--seed", seed, shot)
+    return {"seed": seed, **score_shot(args, model, shot, f"seed-{seed}", seed, scratch, out)}
+
+
+def score_shot(
+    args: argparse.Namespace, model: LongAnimationModel, shot: Path, name: str, seed: int, scratch: Path, out: Path
+) -> dict:
+    """Colorize toon shot folder ``shot`` from its frame 0 (``--seed seed``), evaluate; writes ``out/NAME[-flat].json``."""
+    pred = scratch / f"pred-{name}"
     manifest = json.loads((shot / "manifest.json").read_text())
     run("colorize", shot / "lineart", pred, "-k", shot / "color" / "00000.png", "--prompt",
         manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
-    evaluated = scratch / f"eval-{seed}"
-    for name, folder in (("pred", pred / "frames"), ("lineart", shot / "lineart"), ("gt", shot / "color"),
+    evaluated = scratch / f"eval-{name}"
+    for part, folder in (("pred", pred / "frames"), ("lineart", shot / "lineart"), ("gt", shot / "color"),
                          ("ids", shot / "regions")):
-        link_from(folder, evaluated / name, start)
-    (evaluated / "manifest.json").symlink_to(shot / "manifest.json")
+        link_from(folder, evaluated / part, start)
+    (evaluated / "manifest.json").symlink_to((shot / "manifest.json").resolve())
     flatten_folder(evaluated / "pred", evaluated / "lineart", evaluated / "pred-flat")
     metrics = {}
-    for prefix, folder, report_path in (("", "pred", out / f"seed-{seed}.json"),
-                                        ("flat_", "pred-flat", out / f"seed-{seed}-flat.json")):
+    for prefix, folder, report_path in (("", "pred", out / f"{name}.json"),
+                                        ("flat_", "pred-flat", out / f"{name}-flat.json")):
         run("evaluate", "--pred", evaluated / folder, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
             "--segment-length", 13, "--out", report_path, "--quiet")
         table = json.loads(report_path.read_text())["table"]
@@ -134,7 +156,7 @@ def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, s
     color = read_shot(shot / "color").frames
     ceiling = vae_round_trip_psnr(model, color)
     copy_error = np.square((color[start:].astype(np.float64) - color[0]) / 255).mean()
-    return {"seed": seed, "skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
+    return {"skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
             "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3), **metrics}
 
 

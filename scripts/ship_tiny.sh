@@ -9,7 +9,7 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 runs="$(realpath -m "${1:-$repo}")/runs"
 steps="${2:-1}"
-links=(vae-frames vae base-crops base memory-model sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory reward vae-decoder)
+links=(vae-frames vae base-crops base sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory-model memory memory-far reward vae-decoder)
 for link in "${links[@]}"; do
   [ -f "$runs/tiny-$link/model/longanimation.json" ] || { echo "link $link has not finished: $runs/tiny-$link" >&2; exit 2; }
 done

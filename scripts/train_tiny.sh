@@ -9,7 +9,7 @@ base="$(realpath -m "${1:-$repo}")"
 runs="$base/runs"
 mkdir -p "$runs"
 cd "$base"  # the configs name their inputs relative to here (runs/tiny-<stage>/model)
-for stage in vae-frames vae base-crops base memory-model sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory reward vae-decoder; do
+for stage in vae-frames vae base-crops base sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory-model memory memory-far reward vae-decoder; do
   out="$runs/tiny-$stage"
   if [ -f "$out/model/longanimation.json" ]; then
     echo "stage $stage: done ($out/model)"

@@ -126,7 +126,7 @@ def test_reward_aligns_generated_to_reference_chunks(memory):
     noise = torch.rand(1, 8, 3, 48, 64, generator=generator)
     with torch.no_grad():
         distance = color_consistency_distance(memory, noise, still)  # reference plan: one chunk of 8
-        assert memory.encode_clip(noise[0], plan=(8,)).view.num_tokens == 1
+        assert memory.encode_clip(noise[0], plan=(8,)).view.num_tokens == memory.config.summaries_per_chunk
     assert distance.shape == (1,) and distance.item() > 0
     with pytest.raises(UserError):
         color_consistency_distance(memory, noise[:, :4], still)

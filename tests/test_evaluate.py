@@ -234,6 +234,15 @@ def test_cli_bad_inputs_exit_2_with_one_line(shot, tmp_path, capsys):
     assert out.read_text() == "old" and sorted(p.name for p in out.parent.iterdir()) == ["report.json"]
 
 
+def test_cli_report_defaults_to_beside_pred(shot, tmp_path, monkeypatch):
+    root, elsewhere = shot["root"], tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert main(["evaluate", "--pred", str(root / "pred"), "--gt", str(shot["world"] / "color"), "-q"]) == 0
+    assert json.loads((root / "report.json").read_text())["inputs"]["pred"] == str(root / "pred")
+    assert (root / "report.md").is_file() and not any(elsewhere.iterdir())
+
+
 def test_cli_writes_json_and_markdown(shot, run_cli):
     root = shot["root"]
     out = root / "reports" / "report.json"

@@ -86,12 +86,13 @@ def test_trunk_matches_qwen2_forward(model):
         captured = {}
         hooks = [
             model.lm.layers[i].self_attn.k_proj.register_forward_hook(
-                lambda module, args, out, i=i: captured.__setitem__(i, out[0, -1])
+                lambda module, args, out, i=i: captured.__setitem__(i, out[0, slots])
             )
             for i in config.memory_layers
         ]
-        inputs = torch.cat([embeds[2:].flatten(0, 1), model.summary_embedding[None]])[None]
-        model.lm(inputs_embeds=inputs, past_key_values=past, position_ids=torch.arange(1, 1 + inputs.shape[1])[None])
+        sequence, slots = model.interleave(embeds[2:].flatten(0, 1))
+        positions = torch.arange(len(cache), len(cache) + len(sequence))[None]
+        model.lm(inputs_embeds=sequence[None], past_key_values=past, position_ids=positions)
         for hook in hooks:
             hook.remove()
     for i in config.memory_layers:
@@ -119,7 +120,7 @@ def test_streaming_in_batches_is_bit_exact(model):
     assert meta_whole == meta_parts
     # the local view is the latest batch on its own, whatever came before
     assert views_equal(model.local_view(parts), model.local_view(alone))
-    assert model.local_view(parts).num_tokens == 8
+    assert model.local_view(parts).num_tokens == 8 * model.config.summaries_per_chunk  # 8 chunks of 2 frames
 
 
 def test_pending_frames_are_in_the_global_view(model):
@@ -127,14 +128,15 @@ def test_pending_frames_are_in_the_global_view(model):
         state = model.new_state()
         stats = model.append(state, clip("still", 5))
         assert (stats.chunks_committed, stats.pending_frames) == (0, 5)
-        assert model.global_view(state).num_tokens == 1  # one provisional summary
+        per_chunk = model.config.summaries_per_chunk
+        assert model.global_view(state).num_tokens == per_chunk  # one provisional chunk
         stats = model.append(state, clip("still", 4))
-    assert (stats.chunks_committed, stats.pending_frames, len(state.cache)) == (1, 1, 1)
-    assert model.global_view(state).num_tokens == 2
+    assert (stats.chunks_committed, stats.pending_frames, len(state.cache)) == (1, 1, per_chunk)
+    assert model.global_view(state).num_tokens == 2 * per_chunk
 
 
 def test_cost_stays_flat_and_pins_survive():
-    small = build(max_global_summaries=8)
+    small = build(summary_tokens=2, max_global_summaries=8)
     keyframe = clip("still", 1, seed=5)
     with torch.no_grad():
         state = small.new_state()
@@ -144,12 +146,12 @@ def test_cost_stays_flat_and_pins_survive():
     early, late = history[1], history[-1]  # after 32 frames vs after 320 frames
     assert early.frames_encoded == late.frames_encoded == 16
     assert early.lm_tokens == late.lm_tokens
-    chunk = 2 * small.config.tokens_per_frame + 1  # noise -> chunks of 2 frames, plus the summary token
-    most = 8 * (1 + 8 + chunk) + sum(i + chunk for i in range(8))  # history <= pinned + bound; local view
-    assert max(stats.lm_keys for stats in history) <= most < 8 * 160  # 160 = summaries without merging
+    chunk = 2 * small.config.tokens_per_frame + 2  # noise -> chunks of 2 frames, plus 2 summary tokens
+    most = 8 * (2 + 8 + chunk) + sum(2 * i + chunk for i in range(8))  # history <= pinned + bound; local view
+    assert max(stats.lm_keys for stats in history) <= most < 8 * 320  # 320 = summaries without merging
     free = int((~state.cache.pinned).sum())
-    assert free <= 8 and state.cache.pinned[0]
-    assert int(state.cache.weights[~state.cache.pinned].sum()) == 320
+    assert free <= 8 and state.cache.pinned[:2].all()
+    assert int(state.cache.weights[~state.cache.pinned].sum()) == 2 * 320  # two tokens per chunk
     assert all(torch.equal(cache[0], first[0]) for cache, first in zip(state.cache.keys, pinned_keys))
     print(f"\nkeys attended per 16-frame append: after 32 frames {early.lm_keys}, after 320 frames {late.lm_keys}")
 
@@ -157,11 +159,23 @@ def test_cost_stays_flat_and_pins_survive():
 def test_merge_rule_is_frame_weighted():
     cache = SummaryCache.empty(1, 2, device="cpu", dtype=torch.float32)
     for step, (weight, pinned) in enumerate([(2, False), (1, True), (6, False), (2, False), (8, False), (2, False)]):
-        cache = cache.add([torch.full((2,), float(step))], [torch.full((2,), -float(step))], weight, pinned)
+        cache = cache.add([torch.full((1, 2), float(step))], [torch.full((1, 2), -float(step))], weight, pinned)
     merged = cache.merge_oldest(4)  # 5 unpinned > 4: entries 0 and 2 merge (1 is pinned, stays in place)
     assert merged.weights.tolist() == [8, 1, 2, 8, 2]
     assert merged.pinned.tolist() == [False, True, False, False, False]
     assert merged.keys[0][:, 0].tolist() == [(0 * 2 + 2 * 6) / 8, 1, 3, 4, 5]
+
+
+def test_merge_pairs_chunks_token_by_token():
+    cache = SummaryCache.empty(1, 1, device="cpu", dtype=torch.float32)
+    for step, (weight, pinned) in enumerate([(1, True), (2, False), (2, False), (2, False), (4, False)]):
+        tokens = torch.tensor([[10.0 * step], [10.0 * step + 1]])  # two summary tokens per chunk
+        cache = cache.add([tokens], [-tokens], weight, pinned)
+    merged = cache.merge_oldest(6, group=2)  # 4 unpinned chunks (8 tokens) > 6: chunks 1 and 2 merge
+    assert merged.pinned.tolist() == [True, True, False, False, False, False, False, False]
+    assert merged.weights.tolist() == [1, 1, 4, 4, 2, 2, 4, 4]
+    assert merged.keys[0][:, 0].tolist() == [0, 1, 15, 16, 30, 31, 40, 41]
+    assert torch.equal(merged.values[0], -merged.keys[0])
 
 
 def test_state_round_trip(model, tmp_path):

@@ -51,7 +51,9 @@ def evaluate_command(
     i3d_weights: Path = typer.Option(
         None, help=WEIGHTS_HELP.format(what="Kinetics-400 I3D", module="i3d", metric="FVD")
     ),
-    out: Path = typer.Option(Path("report.json"), help="JSON report; the Markdown is written next to it (.md)."),
+    out: Path = typer.Option(
+        None, help="JSON report; the Markdown is written next to it (.md) (default: report.json beside --pred)."
+    ),
     color_threshold: float = typer.Option(10.0, help="ΔE (CIELAB) above which (object, frame) pairs are listed."),
     device: str = typer.Option("auto", help="Device for LPIPS/FID/FVD: auto, cpu or cuda[:N]."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
@@ -64,6 +66,7 @@ def evaluate_command(
     from ..evaluation.segments import fixed_segments, official_segments, read_segments
 
     started = time.perf_counter()
+    out = out if out is not None else pred.parent / "report.json"
     markdown_file = markdown_path(out)
     if ids is None and any(option is not None for option in (manifest, segments, segment_length)):
         raise UserError("--manifest, --segments and --segment-length describe region maps: give --ids too")

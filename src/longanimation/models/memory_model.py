@@ -4,11 +4,16 @@ Frames -> CLIP ViT (penultimate layer patch tokens) -> 2-layer GELU projector
 -> 2x2 average pool (paper: 576 -> 144 tokens per frame) -> a Qwen2 trunk that
 reads the video chunk by chunk. Chunks hold 8, 4 or 2 frames, chosen from the
 CLIP feature change between adjacent frames (calm video -> longer chunks).
-Each chunk is followed by one learned summary token (``<vs>``, Video-XL's
-"beacon"): frame tokens attend to earlier summaries and causally within their
-chunk, the summary token attends to earlier summaries and its whole chunk.
-After the chunk only the summary token's keys/values are kept (at every LM
-layer up to the last memory layer); the frame tokens' are dropped. The memory
+Every chunk gets the same number ``s`` of summary tokens (``<vs>``, Video-XL's
+"beacons", one learned embedding), interleaved with its frame tokens: one
+after every ``L / s`` of the chunk's ``L`` frame tokens. With the default
+``s`` = tokens per frame, chunks of 8, 4 and 2 frames are compressed 8x, 4x
+and 2x: Video-XL's compression ratios, picked from the feature change.
+Attention is causal within the chunk (each summary reads the frame tokens
+before it, i.e. its part of the chunk, and the summaries before it) and sees
+all earlier summaries. After the chunk only the summary tokens' keys/values
+are kept (at every LM layer up to the last memory layer); the frame tokens'
+are dropped. The memory
 handed to DGLM (eq. 4) and to the reward (eq. 5) is the summary tokens' keys
 and values at M layers, taken before RoPE as Video-XL caches them.
 
@@ -16,7 +21,7 @@ Why the decoder layers are driven here instead of through ``Qwen2Model.forward``
 with a ``DynamicCache``: the cache must hold *pre-RoPE* keys (Video-XL; it also
 lets summaries be re-positioned after merging), old summaries are merged in
 place to bound cost, and the last memory layer only needs ``k_proj``/``v_proj``
-of the summary token. ``DynamicCache`` stores rotated keys and has no merge, so
+of the summary tokens. ``DynamicCache`` stores rotated keys and has no merge, so
 the loop below reuses the ``Qwen2Model``'s own submodules (norms, projections,
 rotary embedding, MLP) with an explicit mask and positions; a test checks it
 against ``Qwen2Model.forward``. No LM head: the memory never decodes text, and
@@ -72,7 +77,8 @@ class MemoryModelConfig:
     memory_layers: tuple[int, ...] = (19, 23, 27)
     chunk_sizes: tuple[int, ...] = (8, 4, 2)
     change_thresholds: tuple[float, ...] = (0.1, 0.25)
-    max_global_summaries: int = 325
+    summary_tokens: int | None = None  # s per chunk; None: tokens_per_frame (ratios 8/4/2 for chunks of 8/4/2)
+    max_global_summaries: int = 11700  # summary tokens: about 650 frames at ratio 8 (the release's 650 frames)
 
     def __post_init__(self) -> None:
         problems = []
@@ -90,8 +96,11 @@ class MemoryModelConfig:
             problems.append("chunk_sizes must be decreasing positive frame counts")
         if len(self.change_thresholds) != len(sizes) - 1:
             problems.append("change_thresholds needs one entry per chunk size but the smallest")
-        if self.max_global_summaries < 4:
-            problems.append("max_global_summaries must be at least 4")
+        tokens = (self.image_size // self.patch_size // self.pool_stride) ** 2
+        if self.summary_tokens is not None and not 1 <= self.summary_tokens <= tokens:
+            problems.append(f"summary_tokens must lie in [1, {tokens}] (the tokens of one frame)")
+        if self.max_global_summaries < 4 * (self.summary_tokens or tokens):
+            problems.append("max_global_summaries must hold at least 4 chunks of summary tokens")
         if problems:
             raise UserError("bad MemoryModelConfig: " + "; ".join(problems))
 
@@ -120,12 +129,17 @@ class MemoryModelConfig:
             max_position_embeddings=4096,
             memory_layers=(1, 2, 3),
             change_thresholds=(0.02, 0.05),
-            max_global_summaries=64,
+            max_global_summaries=1024,
         )
 
     @property
     def head_dim(self) -> int:
         return self.hidden_size // self.num_heads
+
+    @property
+    def summaries_per_chunk(self) -> int:
+        """``s``: summary tokens of every chunk (Video-XL: a chunk's tokens / its compression ratio)."""
+        return self.summary_tokens or self.tokens_per_frame
 
     @property
     def kv_width(self) -> int:
@@ -262,32 +276,48 @@ class LongVideoMemoryModel(PretrainedModule):
 
     # ---------------------------------------------------------------- LM trunk
 
-    def summarize(self, cache: SummaryCache, frame_tokens: torch.Tensor) -> tuple[list, list]:
-        """Run one chunk ``(L, hidden)`` + its summary token against ``cache``.
+    def interleave(self, frame_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A chunk's ``(L, hidden)`` frame tokens with its ``s`` summary tokens interleaved.
 
-        Returns the summary token's pre-RoPE keys and values ``(kv_width,)`` at
-        every cached layer. Positions: cached summaries 0..N-1, chunk N...
+        Summary ``j`` follows frame token ``(j + 1) L / s - 1``. Returns the
+        ``(L + s, hidden)`` sequence and the ``(s,)`` positions of the summaries in it.
+        """
+        length, count = frame_tokens.shape[0], self.config.summaries_per_chunk
+        ends = [(index + 1) * length // count for index in range(count)]
+        pieces, begin = [], 0
+        for end in ends:
+            pieces += [frame_tokens[begin:end], self.summary_embedding[None]]
+            begin = end
+        slots = torch.tensor(ends, device=frame_tokens.device) + torch.arange(count, device=frame_tokens.device)
+        return torch.cat(pieces), slots
+
+    def summarize(self, cache: SummaryCache, frame_tokens: torch.Tensor) -> tuple[list, list]:
+        """Run one chunk ``(L, hidden)`` with its interleaved summary tokens against ``cache``.
+
+        Returns the summary tokens' pre-RoPE keys and values ``(s, kv_width)``
+        at every cached layer. Positions: cached summaries 0..N-1, chunk N...
         """
         heads, kv_heads = self.config.num_heads, self.config.num_kv_heads
-        hidden = torch.cat([frame_tokens, self.summary_embedding[None]])[None]
+        sequence, slots = self.interleave(frame_tokens)
+        hidden = sequence[None]
         past, length = len(cache), hidden.shape[1]
         cos, sin = self.lm.rotary_emb(hidden, torch.arange(past + length, device=hidden.device)[None])
-        rows = torch.arange(length, device=hidden.device)[:, None] + past
-        allowed = rows >= torch.arange(past + length, device=hidden.device)[None]
+        rows = torch.arange(length, device=hidden.device) + past
+        allowed = rows[:, None] >= torch.arange(past + length, device=hidden.device)[None]
         last = self.cached_layers - 1
         keys, values = [], []
         for index, layer in enumerate(self.lm.layers[: last + 1]):
             attn = layer.self_attn
             normed = layer.input_layernorm(hidden)
             key, value = attn.k_proj(normed), attn.v_proj(normed)
-            keys.append(key[0, -1])
-            values.append(value[0, -1])
+            summary_rows = slots if hidden.shape[1] == length else slice(None)
+            keys.append(key[0, summary_rows])
+            values.append(value[0, summary_rows])
             if index == last:
                 break
-            if index == last - 1:  # the last layer only needs the summary token's keys/values
-                hidden, normed, allowed = hidden[:, -1:], normed[:, -1:], allowed[-1:]
-            queries = hidden.shape[1]
-            query = rotate(split_heads(attn.q_proj(normed), heads), cos[:, -queries:], sin[:, -queries:])
+            if index == last - 1:  # the last layer only needs the summary tokens' keys/values
+                hidden, normed, allowed, rows = hidden[:, slots], normed[:, slots], allowed[slots], rows[slots]
+            query = rotate(split_heads(attn.q_proj(normed), heads), cos[:, rows], sin[:, rows])
             key = rotate(split_heads(torch.cat([cache.keys[index][None], key], dim=1), kv_heads), cos, sin)
             value = split_heads(torch.cat([cache.values[index][None], value], dim=1), kv_heads)
             mixed = F.scaled_dot_product_attention(
@@ -314,12 +344,13 @@ class LongVideoMemoryModel(PretrainedModule):
         start = 0
         for size in plan:
             if stats is not None:
-                tokens = size * frame_tokens.shape[1] + 1
+                tokens = size * frame_tokens.shape[1] + self.config.summaries_per_chunk
                 stats.lm_tokens += tokens
                 stats.lm_keys += len(cache) + tokens
             keys, values = self.summarize(cache, frame_tokens[start : start + size].flatten(0, 1))
             cache = cache.add(keys, values, size, pinned)
-            cache = cache.merge_oldest(self.config.max_global_summaries if bounded else None)
+            limit = self.config.max_global_summaries if bounded else None
+            cache = cache.merge_oldest(limit, self.config.summaries_per_chunk)
             start += size
         return cache
 
@@ -349,7 +380,7 @@ class LongVideoMemoryModel(PretrainedModule):
         committed, the rest (fewer than the largest chunk size) stay pending,
         summarised provisionally for :meth:`global_view`; the local view
         becomes this batch alone.
-        ``pinned=True`` (keyframes): each frame becomes its own summary, kept
+        ``pinned=True`` (keyframes): each frame becomes its own chunk (ratio 1), kept
         in the global memory for good (never merged), placed after the
         summaries committed so far; the local view is kept.
         Gradients are not disabled here: wrap in ``torch.no_grad()`` for inference.

@@ -10,8 +10,8 @@ Layouts (B = videos, N = summary tokens, C = ``kv_width`` = KV heads x head dim)
   ``k_proj`` outputs *before* RoPE, as Video-XL caches them. ``mask`` ``(B, N)``
   is True for real tokens (None: all real).
 * :class:`SummaryCache` -- the trunk's cache: per cached LM layer ``(N, C)`` keys
-  and values of the summary tokens, plus per entry the number of frames it
-  stands for (``weights``, int64) and whether it is pinned (keyframes).
+  and values of the summary tokens, plus per entry the number of frames its
+  chunk stands for (``weights``, int64) and whether it is pinned (keyframes).
 * :class:`MemoryState` -- one video being streamed: the cache, frames whose
   chunk is still undecided ("pending"), the provisional summaries of those
   frames and the local view of the latest appended batch.
@@ -155,8 +155,8 @@ class MemoryView:
 class SummaryCache:
     """Summary-token keys/values (pre-RoPE) at every cached LM layer, oldest first; immutable.
 
-    ``keys[l]``/``values[l]``: ``(N, kv_width)``; ``weights`` ``(N,)`` int64 frames per
-    entry; ``pinned`` ``(N,)`` bool, pinned entries (keyframes) are never merged.
+    ``keys[l]``/``values[l]``: ``(N, kv_width)``; ``weights`` ``(N,)`` int64 frames of
+    the entry's chunk; ``pinned`` ``(N,)`` bool, pinned entries (keyframes) are never merged.
     """
 
     keys: tuple[torch.Tensor, ...]
@@ -178,30 +178,33 @@ class SummaryCache:
         return self.weights.shape[0]
 
     def add(self, keys: Sequence[torch.Tensor], values: Sequence[torch.Tensor], weight: int, pinned: bool):
-        """Return the cache with one more entry (``keys[l]``, ``values[l]`` of shape ``(kv_width,)``)."""
-        device = self.weights.device
+        """Return the cache with one chunk's ``s`` entries more (``keys[l]``, ``values[l]``: ``(s, kv_width)``)."""
+        device, count = self.weights.device, keys[0].shape[0]
         return SummaryCache(
-            tuple(torch.cat([old, new[None]]) for old, new in zip(self.keys, keys)),
-            tuple(torch.cat([old, new[None]]) for old, new in zip(self.values, values)),
-            torch.cat([self.weights, torch.tensor([weight], device=device)]),
-            torch.cat([self.pinned, torch.tensor([pinned], device=device)]),
+            tuple(torch.cat([old, new]) for old, new in zip(self.keys, keys)),
+            tuple(torch.cat([old, new]) for old, new in zip(self.values, values)),
+            torch.cat([self.weights, torch.full((count,), weight, device=device)]),
+            torch.cat([self.pinned, torch.full((count,), pinned, device=device)]),
         )
 
-    def merge_oldest(self, limit: int | None) -> SummaryCache:
+    def merge_oldest(self, limit: int | None, group: int = 1) -> SummaryCache:
         """Bound the unpinned entries to ``limit`` (None: no bound).
 
+        Entries come in chunks of ``group`` summary tokens (one chunk's ``s``).
         Rule: when there are ``n > limit`` unpinned entries, the oldest half of
-        them is merged in adjacent pairs (1st with 2nd, 3rd with 4th, ... in
-        unpinned order); a merged entry is the frame-weighted mean of the pair
-        (keys are pre-RoPE, and positions are reassigned per chunk, so means
-        stay valid keys) and takes the place of the older one. ``n`` drops to
-        ``n - n // 4``; pinned entries stay untouched and in place.
+        the unpinned chunks is merged in adjacent pairs (1st with 2nd, 3rd with
+        4th, ... in unpinned order), token ``j`` with token ``j``; a merged
+        token is the frame-weighted mean of the pair (keys are pre-RoPE, and
+        positions are reassigned per chunk, so means stay valid keys) and takes
+        the place of the older one. The chunk count drops by a quarter; pinned
+        entries stay untouched and in place.
         """
         free = torch.nonzero(~self.pinned).flatten()
         if limit is None or free.numel() <= limit:
             return self
-        pairs = free.numel() // 4
-        first, second = free[0 : 2 * pairs : 2], free[1 : 2 * pairs : 2]
+        chunks = free.view(-1, group)
+        pairs = chunks.shape[0] // 4
+        first, second = chunks[0 : 2 * pairs : 2].flatten(), chunks[1 : 2 * pairs : 2].flatten()
         share = self.weights[second] / (self.weights[first] + self.weights[second])
         keep = torch.ones(len(self), dtype=torch.bool, device=self.weights.device)
         keep[second] = False

@@ -122,7 +122,7 @@ class VAEStageConfig:
 
 @dataclasses.dataclass
 class MemoryModelStageConfig:
-    """``memory-model`` stage: a temporary head reads each summary token's KV and redraws its chunk's colors."""
+    """``memory-model`` stage: a temporary head reads each chunk's summary tokens' KV and redraws its colors."""
 
     thumbnail_size: int = 4  # the chunk's mean frame, area-downsampled to this square
     head_width: int = 128
