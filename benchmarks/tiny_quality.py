@@ -2,20 +2,27 @@
 
     python benchmarks/tiny_quality.py --model DIR [--seeds 100-109] [--frames 300] [--size 128] [--out DIR]
     python benchmarks/tiny_quality.py --model DIR --shot examples/toon-shot [--out DIR]
+    python benchmarks/tiny_quality.py --model DIR --keyframes 0,150 --out DIR
 
 For each seed: `longanimation toon generate`, `longanimation colorize` from the
-keyframe at frame 0, `longanimation evaluate` against the ground truth with the
+keyframe at frame 0 (or the ground truth of each frame ``--keyframes`` lists),
+`longanimation evaluate` against the ground truth with the
 region maps; the same frames are scored again flattened to one color per area
 of the line art, exactly as `longanimation colorize --flat` writes them
 (:func:`longanimation.pipeline.flat_colors.flatten_frame`). Frames whose line
-art repeats the keyframe's (a held drawing at the start) are left out of the
-evaluation: the pipeline returns the keyframe itself there, which would
-inflate short-term PSNR. Writes one JSON report per
+art repeats a keyframe's (a held drawing) are left out of the evaluation, and
+so is everything before the first keyframe's drawing changes: the pipeline
+returns the keyframe itself there, which would inflate PSNR. Writes one JSON report per
 seed and summary.json / summary.md (mean and spread of short-term = first 14
 evaluated frames, and long-term = all of them), with the ceiling the model's
 VAE sets: the PSNR of the ground truth passed through its encoder and decoder
 (segment-sized chunks, at the model's frame size), and the trivial baseline of
-copying the keyframe to every evaluated frame (same frames and sizes).
+copying the nearest keyframe to every evaluated frame (same frames and sizes).
+The color error of each object (ΔE) is summarised for the background, the
+characters and props the first evaluated frame shows, and those entering
+later. Each PSNR is also given over the pixels of regions a keyframe shows
+(`longanimation evaluate --keyframe-ids`), with the share of pixels it does
+not show: the part of the long-term decay no reference-based method can avoid.
 
 The summary is rewritten after every shot, and a rerun with the same model
 weights (not only the same folder), frames and size skips the seeds it
@@ -52,10 +59,12 @@ def run(*args: str) -> None:
     subprocess.run([sys.executable, "-m", "longanimation", *map(str, args)], check=True)
 
 
-def link_from(source: Path, target: Path, start: int) -> None:
+def link_frames(source: Path, target: Path, frames: list[int]) -> None:
+    """Symlink the files of ``source`` at positions ``frames`` (natural order) into ``target``."""
     target.mkdir(parents=True)
-    for path in sorted(source.iterdir())[start:]:
-        (target / path.name).symlink_to(path.resolve())
+    paths = sorted(source.iterdir())
+    for index in frames:
+        (target / paths[index].name).symlink_to(paths[index].resolve())
 
 
 @torch.no_grad()
@@ -68,6 +77,13 @@ def vae_round_trip_psnr(model: LongAnimationModel, frames: np.ndarray) -> float:
         decoded = backbone.decode_latents(backbone.encode_video(pixels)).clamp(-1, 1)
         errors.append(((decoded - pixels) / 2).square().mean().item())
     return float(10 * np.log10(1 / np.mean(errors)))
+
+
+def keyframes_of(text: str) -> list[int]:
+    frames = sorted({int(frame) for frame in text.split(",")})
+    if frames[0] != 0:
+        raise SystemExit("--keyframes must include frame 0 (short-term is measured from it)")
+    return frames
 
 
 def seeds_of(text: str) -> list[int]:
@@ -85,6 +101,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results/tiny-quality")
     parser.add_argument("--shot", type=Path, help="score this toon shot folder instead of generated seeds")
+    parser.add_argument("--keyframes", type=keyframes_of, default=[0],
+                        help="comma-separated frames whose ground truth is given as keyframes (default: 0)")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,7 +116,7 @@ def main() -> None:
         return
     seeds = seeds_of(args.seeds)
     setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size,
-               "outputs": list(OUTPUTS)}
+               "outputs": list(OUTPUTS), "metrics": list(METRICS), "keyframes": args.keyframes}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
     with tempfile.TemporaryDirectory() as scratch:
@@ -110,6 +128,8 @@ def main() -> None:
 
 
 OUTPUTS = {"": "colorize", "flat_": "colorize --flat"}  # key prefix of a row's metrics -> what produced the frames
+TERMS = (("short_term", "short"), ("long_term", "long"))  # row key part -> evaluate's keyframe-coverage suffix
+METRICS = ("psnr", "ssim", "covered_psnr")
 
 
 def flatten_folder(source: Path, lineart: Path, target: Path) -> None:
@@ -132,41 +152,64 @@ def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, s
 def score_shot(
     args: argparse.Namespace, model: LongAnimationModel, shot: Path, name: str, seed: int, scratch: Path, out: Path
 ) -> dict:
-    """Colorize toon shot folder ``shot`` from its frame 0 (``--seed seed``), evaluate; writes ``out/NAME[-flat].json``."""
+    """Colorize toon shot folder ``shot`` from its keyframes (``--seed seed``), evaluate; writes ``out/NAME[-flat].json``."""
     pred = scratch / f"pred-{name}"
     manifest = json.loads((shot / "manifest.json").read_text())
-    run("colorize", shot / "lineart", pred, "-k", shot / "color" / "00000.png", "--prompt",
+    color_files, region_files = sorted((shot / "color").iterdir()), sorted((shot / "regions").iterdir())
+    keyframe_options = [x for k in args.keyframes for x in ("-k", f"{color_files[k]}@{k}")]
+    run("colorize", shot / "lineart", pred, *keyframe_options, "--prompt",
         manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
+    frames = [i for i in range(start, len(lineart))
+              if not any(np.array_equal(lineart[i], lineart[k]) for k in args.keyframes)]
     evaluated = scratch / f"eval-{name}"
     for part, folder in (("pred", pred / "frames"), ("lineart", shot / "lineart"), ("gt", shot / "color"),
                          ("ids", shot / "regions")):
-        link_from(folder, evaluated / part, start)
+        link_frames(folder, evaluated / part, frames)
     (evaluated / "manifest.json").symlink_to((shot / "manifest.json").resolve())
     flatten_folder(evaluated / "pred", evaluated / "lineart", evaluated / "pred-flat")
     metrics = {}
     for prefix, folder, report_path in (("", "pred", out / f"{name}.json"),
                                         ("flat_", "pred-flat", out / f"{name}-flat.json")):
         run("evaluate", "--pred", evaluated / folder, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
+            *(x for k in args.keyframes for x in ("--keyframe-ids", region_files[k])),
             "--segment-length", 13, "--out", report_path, "--quiet")
-        table = json.loads(report_path.read_text())["table"]
-        metrics |= {f"{prefix}{term}_{metric}": table[term][metric] for term in ("short_term", "long_term")
-                    for metric in ("psnr", "ssim")}
+        report = json.loads(report_path.read_text())
+        table, coverage = report["table"], report["keyframe_coverage"]
+        if not prefix:
+            metrics |= object_errors(report["consistency"]["objects"])
+        for term, short_name in TERMS:
+            metrics |= {f"{prefix}{term}_{metric}": table[term][metric] for metric in ("psnr", "ssim")}
+            metrics[f"{prefix}{term}_covered_psnr"] = coverage[f"covered_psnr_{short_name}"]
+            metrics[f"{term}_uncovered_fraction"] = coverage[f"uncovered_fraction_{short_name}"]
     color = read_shot(shot / "color").frames
     ceiling = vae_round_trip_psnr(model, color)
-    copy_error = np.square((color[start:].astype(np.float64) - color[0]) / 255).mean()
-    return {"skipped_keyframe_frames": start, "vae_round_trip_psnr": round(ceiling, 3),
+    nearest = [min(args.keyframes, key=lambda k: abs(k - i)) for i in frames]
+    copy_error = np.square((color[frames].astype(np.float64) - color[nearest]) / 255).mean()
+    return {"skipped_keyframe_frames": len(lineart) - len(frames), "vae_round_trip_psnr": round(ceiling, 3),
             "keyframe_copy_psnr": round(float(10 * np.log10(1 / copy_error)), 3), **metrics}
+
+
+def object_errors(objects: list[dict]) -> dict:
+    """Mean ΔE of the background (object 0), and of the characters/props shown in the first evaluated frame or not."""
+    def mean(values: list[float]) -> float | None:
+        return round(float(np.mean(values)), 3) if values else None
+
+    seen = [o for o in objects[1:] if o["mean_delta_e"] is not None]
+    return {"background_delta_e": objects[0]["mean_delta_e"],
+            "shown_objects_delta_e": mean([o["mean_delta_e"] for o in seen if not o["absent_in_frame_0"]]),
+            "unshown_objects_delta_e": mean([o["mean_delta_e"] for o in seen if o["absent_in_frame_0"]])}
 
 
 def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> None:
     """summary.json and summary.md: mean and spread over ``rows``."""
     summary = {**setting, "shots": rows}
-    metrics = [f"{prefix}{term}_{metric}" for prefix in OUTPUTS for term in ("short_term", "long_term")
-               for metric in ("psnr", "ssim")]
-    for key in (*metrics, "vae_round_trip_psnr", "keyframe_copy_psnr"):
-        values = np.array([row[key] for row in rows])
+    metrics = [f"{prefix}{term}_{metric}" for prefix in OUTPUTS for term, _ in TERMS for metric in METRICS]
+    uncovered = [f"{term}_uncovered_fraction" for term, _ in TERMS]
+    errors = ("background_delta_e", "shown_objects_delta_e", "unshown_objects_delta_e")
+    for key in (*metrics, *uncovered, *errors, "vae_round_trip_psnr", "keyframe_copy_psnr"):
+        values = np.array([row[key] for row in rows if row[key] is not None])
         summary[key] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3)}
     with atomic_file(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
@@ -175,19 +218,31 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
         f"{setting['size']}x{setting['size']}",
         "",
         f"Command: `python benchmarks/tiny_quality.py --model {setting['model']} --seeds {seeds} "
-        f"--frames {setting['frames']} --size {setting['size']}`",
+        f"--frames {setting['frames']} --size {setting['size']}"
+        + ("" if setting["keyframes"] == [0] else f" --keyframes {','.join(map(str, setting['keyframes']))}") + "`",
         "",
-        "| output | frames | PSNR (dB) | SSIM |",
-        "| --- | --- | --- | --- |",
+        "| output | frames | PSNR (dB) | SSIM | PSNR on pixels a keyframe shows (dB) |",
+        "| --- | --- | --- | --- | --- |",
     ]
     for prefix, command in OUTPUTS.items():
         for term, label in (("short_term", "short-term (first 14)"), ("long_term", "long-term (whole shot)")):
             psnr, ssim = summary[f"{prefix}{term}_psnr"], summary[f"{prefix}{term}_ssim"]
+            covered = summary[f"{prefix}{term}_covered_psnr"]
             lines.append(f"| `{command}` | {label} | {psnr['mean']:.2f} ± {psnr['std']:.2f} "
-                         f"| {ssim['mean']:.3f} ± {ssim['std']:.3f} |")
+                         f"| {ssim['mean']:.3f} ± {ssim['std']:.3f} | {covered['mean']:.2f} ± {covered['std']:.2f} |")
+    short, long = (summary[key] for key in uncovered)
+    lines += ["", f"Keyframes at frames {', '.join(map(str, setting['keyframes']))}. "
+              f"Pixels of regions no keyframe shows (colors no reference gives): short-term "
+              f"{100 * short['mean']:.2f}%, long-term {100 * long['mean']:.2f} ± {100 * long['std']:.2f}% "
+              "(`longanimation evaluate --keyframe-ids`)."]
+    background, shown, unshown = (summary[key] for key in errors)
+    lines += ["", f"Mean color error of `colorize` per object (ΔE in CIELAB, `evaluate --ids`; 2.3 is just noticeable): "
+              f"background {background['mean']:.1f} ± {background['std']:.1f}, characters and props in the first "
+              f"evaluated frame {shown['mean']:.1f} ± {shown['std']:.1f}, those entering later "
+              f"{unshown['mean']:.1f} ± {unshown['std']:.1f}."]
     ceiling, copy = summary["vae_round_trip_psnr"], summary["keyframe_copy_psnr"]
     lines += ["", f"Ceiling set by the model's VAE (ground truth encoded and decoded, native size): "
-              f"{ceiling['mean']:.2f} ± {ceiling['std']:.2f} dB. Trivial baseline (the keyframe copied to every "
+              f"{ceiling['mean']:.2f} ± {ceiling['std']:.2f} dB. Trivial baseline (the nearest keyframe copied to every "
               f"evaluated frame, native size, whole shot): {copy['mean']:.2f} ± {copy['std']:.2f} dB."]
     with atomic_file(out / "summary.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")

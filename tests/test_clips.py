@@ -132,3 +132,17 @@ def test_crops_cut_every_part_of_a_clip_to_one_window():
     assert np.array_equal(whole.sketches[:, top : top + 24, left : left + 40], clip.sketches)
     with pytest.raises(ValueError):
         ClipConfig(height=64, width=64, crop_height=65)
+
+
+def test_toon_object_mask_marks_characters_and_props_and_is_cropped_with_the_clip():
+    from longanimation.data.toon import ToonConfig, ToonWorld
+
+    config = ClipConfig(segment_frames=5, history_frames=0, height=64, width=64)
+    clip = ToonClipDataset([4], config, world_frames=80, length=2)[1]
+    world = ToonWorld(ToonConfig(seed=4, frames=80, height=64, width=64))
+    background = {part.id for part in world.objects[0].parts} | {world.objects[0].outline.id}
+    regions = np.stack([world.render(t).regions for t in range(clip.target_start, clip.target_start + 5)])
+    assert clip.object_mask.shape == (5, 64, 64) and clip.object_mask.any() and not clip.object_mask.all()
+    assert np.array_equal(clip.object_mask, ~np.isin(regions, list(background)))
+    cropped = ClipConfig(segment_frames=5, history_frames=0, height=64, width=64, crop_height=32, crop_width=16)
+    assert ToonClipDataset([4], cropped, world_frames=80, length=2)[1].object_mask.shape == (5, 32, 16)

@@ -268,3 +268,42 @@ def test_cli_writes_json_and_markdown(shot, run_cli):
     markdown = out.with_suffix(".md").read_text()
     assert "| blue box | 11 | blue box body |" in markdown and "blue box (not in frame 0)" in markdown
     assert sorted(p.name for p in out.parent.iterdir()) == ["report.json", "report.md"]
+
+
+def test_keyframe_coverage_splits_what_no_keyframe_shows(shot):
+    """The box enters at frame 5: from frame 0 alone its shifted color lies on uncovered pixels only."""
+    root, world = shot["root"], shot["world"]
+    base = ["evaluate", "--pred", str(root / "pred"), "--gt", str(world / "color"), "--ids", str(world / "regions")]
+    assert main([*base, "--keyframe-ids", str(world / "regions" / "00000.png"), "--out", str(root / "a.json"), "-q"]) == 0
+    report = json.loads((root / "a.json").read_text())
+    coverage = report["keyframe_coverage"]
+    assert coverage["keyframes"] == 1 and report["inputs"]["keyframe_ids"] == [str(world / "regions" / "00000.png")]
+    box_share = 14 * 14 / SIZE**2
+    assert coverage["per_frame"]["uncovered_fraction"] == pytest.approx([0.0] * 5 + [box_share] * 11, abs=1e-6)
+    assert coverage["uncovered_fraction_long"] == pytest.approx(11 * box_share / FRAMES, abs=1e-6)
+    assert coverage["covered_psnr_long"] == PSNR_CAP  # every error is on the box
+    assert coverage["psnr_long"] == pytest.approx(report["table"]["long_term"]["psnr"])
+    assert coverage["psnr_long"] < PSNR_CAP
+    assert "| long-term | 3.29% |" in (root / "a.md").read_text()
+
+    keyframes = [str(world / "regions" / name) for name in ("00000.png", "00005.png")]
+    assert main([*base, *(x for k in keyframes for x in ("--keyframe-ids", k)), "--out", str(root / "b.json"), "-q"]) == 0
+    coverage = json.loads((root / "b.json").read_text())["keyframe_coverage"]
+    assert coverage["keyframes"] == 2 and coverage["uncovered_fraction_long"] == 0.0
+    assert coverage["covered_psnr_long"] == pytest.approx(coverage["psnr_long"]) and coverage["psnr_long"] < PSNR_CAP
+
+
+def test_keyframe_ids_bad_inputs_exit_2_with_one_line(shot, capsys):
+    root, world = shot["root"], shot["world"]
+    out = root / "report.json"
+    base = ["evaluate", "--pred", str(root / "pred"), "--gt", str(world / "color"), "--out", str(out), "-q"]
+    keyframe = str(world / "regions" / "00000.png")
+    assert main([*base, "--keyframe-ids", keyframe]) == 2
+    assert "give --ids too" in _error_line(capsys)
+    small = root / "small.png"
+    cv2.imwrite(str(small), np.ones((8, 8), np.uint16))
+    assert main([*base, "--ids", str(world / "regions"), "--keyframe-ids", str(small)]) == 2
+    assert "keyframe region maps are 8x8 but --ids maps are 64x64" in _error_line(capsys)
+    assert main([*base, "--ids", str(world / "regions"), "--keyframe-ids", str(world / "color" / "00000.png")]) == 2
+    assert "is not a single-channel" in _error_line(capsys)
+    assert not out.exists()

@@ -23,7 +23,7 @@ from longanimation.cli.app import main
 from longanimation.models.longanimation_model import LongAnimationModel
 from longanimation.training.config import STAGES, DiffusionConfig, TrainConfig, load_config
 from longanimation.training.data import ClipOrder
-from longanimation.training.diffusion import draw_noise
+from longanimation.training.diffusion import draw_noise, latent_weights, v_prediction_loss
 from longanimation.training.stages.sketchdit import SketchDiTStage
 from longanimation.training.trainer import lr_factor
 
@@ -311,6 +311,8 @@ def test_config_loading(tmp_path):
         ({"model": {"preset": "tiny", "init_from": "x"}}, "exactly one of init_from"),
         ({"diffusion": {"min_timestep": 500, "max_timestep": 400}}, "0 <= min_timestep < max_timestep"),
         ({"diffusion": {"max_timestep": 5000}}, "do not fit the scheduler's 1000"),
+        ({"diffusion": {"object_loss_weight": 0.5}}, "object_loss_weight must be at least 1"),
+        ({"diffusion": {"object_loss_weight": 4}, "data": {"source": "folder", "root": "x"}}, "needs toon worlds"),
     ],
 )
 def test_bad_config_is_one_line(change, message, tmp_path, capsys):
@@ -327,6 +329,45 @@ def test_diffusion_timesteps_stay_in_the_configured_range():
     assert timesteps.min() >= 900 and timesteps.max() <= 999 and len(timesteps.unique()) > 10
     _, full = draw_noise(clean, 1000, generator, DiffusionConfig())
     assert full.min() < 900
+
+
+def test_object_weights_follow_the_latent_grid():
+    mask = torch.zeros(1, 9, 8, 8)
+    mask[:, :, :4, :4] = 1.0  # the top-left quarter, every frame
+    mask[:, 5] = 1.0  # frame 5 entirely
+    same = latent_weights(mask, 9, (4, 4), 5.0)
+    assert same.shape == (1, 9, 1, 4, 4)
+    assert same[0, 0, 0, 0, 0] == 5.0 and same[0, 0, 0, 3, 3] == 1.0 and (same[0, 5] == 5.0).all()
+    causal = latent_weights(mask, 3, (2, 2), 5.0)  # frame 0 alone, then frames 1-4 and 5-8
+    assert causal.shape == (1, 3, 1, 2, 2)
+    assert causal[0, :, 0, 0, 0].tolist() == [5.0, 5.0, 5.0]
+    assert causal[0, :, 0, 1, 1].tolist() == [1.0, 1.0, 2.0]  # a quarter of frames 5-8 is frame 5
+    with pytest.raises(ValueError, match="do not map onto"):
+        latent_weights(mask, 4, (2, 2), 5.0)
+
+
+def test_weighted_loss_is_a_weighted_mean():
+    from diffusers import CogVideoXDDIMScheduler
+
+    scheduler = CogVideoXDDIMScheduler(prediction_type="v_prediction")
+    generator = torch.Generator().manual_seed(0)
+    clean, noise, prediction = (torch.randn(2, 4, 3, 2, 2, generator=generator) for _ in range(3))
+    timesteps = torch.tensor([10, 900])
+    plain = v_prediction_loss(scheduler, prediction, clean, noise, timesteps, 1)
+    ones = torch.ones(2, 3, 1, 2, 2)
+    assert v_prediction_loss(scheduler, prediction, clean, noise, timesteps, 1, ones) == pytest.approx(plain.item())
+    only_first = torch.zeros(2, 3, 1, 2, 2)
+    only_first[0] = 1.0
+    target = scheduler.get_velocity(clean, noise, timesteps)
+    expected = (prediction[0, 1:] - target[0, 1:]).square().mean()
+    weighted = v_prediction_loss(scheduler, prediction, clean, noise, timesteps, 1, only_first)
+    assert weighted.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_object_weighted_stage_one_trains(tmp_path):
+    config = write_config(tmp_path / "config.yaml", diffusion={"object_loss_weight": 8.0})
+    assert train(config, "sketchdit", tmp_path / "out") == 0
+    assert len(read_log(tmp_path / "out")) == 2
 
 
 def test_bad_invocations_are_one_line(tmp_path, capsys):

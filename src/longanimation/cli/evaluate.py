@@ -30,6 +30,12 @@ def evaluate_command(
     ids: Path = typer.Option(
         None, "--ids", help="Folder of 16-bit PNG region-id maps aligned with --gt (e.g. a toon world's regions/)."
     ),
+    keyframe_ids: list[Path] = typer.Option(
+        None,
+        "--keyframe-ids",
+        help="Region-id map (PNG) of a keyframe the shot was colored from; repeat for several. Adds keyframe "
+        "coverage: PSNR over pixels of regions a keyframe shows, and the share of pixels none shows.",
+    ),
     manifest: Path = typer.Option(
         None,
         help="Toon manifest naming each region's object, part and flat color (default: manifest.json next to --ids).",
@@ -59,8 +65,10 @@ def evaluate_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success."),
 ) -> None:
     """Evaluate a colorized shot: PSNR, SSIM, LPIPS, FID, FVD, frequency decay and region color consistency."""
+    import numpy as np
+
     from ..data.video_io import read_shot
-    from ..evaluation.region_truth import load_region_truth
+    from ..evaluation.region_truth import load_region_truth, read_region_map
     from ..evaluation.report import markdown_path, write_report
     from ..evaluation.runner import ConsistencyInputs, Networks, evaluate, resolve_device
     from ..evaluation.segments import fixed_segments, official_segments, read_segments
@@ -68,8 +76,10 @@ def evaluate_command(
     started = time.perf_counter()
     out = out if out is not None else pred.parent / "report.json"
     markdown_file = markdown_path(out)
-    if ids is None and any(option is not None for option in (manifest, segments, segment_length)):
-        raise UserError("--manifest, --segments and --segment-length describe region maps: give --ids too")
+    if ids is None and (keyframe_ids or any(option is not None for option in (manifest, segments, segment_length))):
+        raise UserError(
+            "--keyframe-ids, --manifest, --segments and --segment-length describe region maps: give --ids too"
+        )
     if segments is not None and segment_length is not None:
         raise UserError("give either --segments or --segment-length, not both")
     for path, option in ((pred, "--pred"), (gt, "--gt")):
@@ -91,7 +101,13 @@ def evaluate_command(
             segmentation = fixed_segments(frames, segment_length)
         else:
             segmentation = official_segments(frames)
-        consistency = ConsistencyInputs(truth, segmentation, color_threshold)
+        keyframe_maps = None
+        if keyframe_ids:
+            keyframe_maps = [read_region_map(path) for path in keyframe_ids]
+            if len({m.shape for m in keyframe_maps}) > 1:
+                raise UserError("the --keyframe-ids maps differ in size")
+            keyframe_maps = np.stack(keyframe_maps)
+        consistency = ConsistencyInputs(truth, segmentation, color_threshold, keyframe_maps)
     report = {
         "inputs": {
             "pred": str(pred),
@@ -99,6 +115,7 @@ def evaluate_command(
             "pred_size": [pred_shot.width, pred_shot.height],
             "gt_size": [gt_shot.width, gt_shot.height],
             "ids": None if ids is None else str(ids),
+            "keyframe_ids": [str(path) for path in keyframe_ids or ()],
         },
         **evaluate(pred_shot.frames, gt_shot.frames, networks, consistency),
     }

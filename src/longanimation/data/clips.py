@@ -10,7 +10,9 @@ A :class:`TrainingClip` holds, for one sample (sec. 3.2 and 4.1 of the paper):
   ``reference_sketch`` (SketchDiT's reference slot);
 * ``history``: the frames before the segment, from which the Dynamic
   Global-Local Memory is built (sec. 3.2.2);
-* ``prompt``: the text description.
+* ``prompt``: the text description;
+* ``object_mask``: for toon worlds, which target pixels belong to a character
+  or prop (their colors can only come from the reference), else None.
 
 Two sources yield them: :class:`ToonClipDataset` renders synthetic toon worlds
 on the fly (random access, deterministic per index), and
@@ -81,6 +83,7 @@ class TrainingClip:
     reference_index: int
     history_indices: list[int] = field(default_factory=list)
     source: str = ""
+    object_mask: np.ndarray | None = None  # (F, H, W) bool, True on characters and props (toon worlds only)
 
 
 def sample_clip_indices(
@@ -121,6 +124,7 @@ def crop_clip(clip: TrainingClip, config: ClipConfig, rng: np.random.Generator) 
         reference=clip.reference[window],
         reference_sketch=clip.reference_sketch[window],
         history=clip.history[:, window[0], window[1]],
+        object_mask=None if clip.object_mask is None else clip.object_mask[:, window[0], window[1]],
     )
 
 
@@ -155,7 +159,11 @@ class ToonClipDataset:
         from .toon import ToonConfig, ToonWorld
 
         config = ToonConfig(seed=seed, frames=self.world_frames, height=self.config.height, width=self.config.width)
-        return ToonWorld(config)
+        world = ToonWorld(config)
+        is_object = np.zeros(world.region_count, dtype=bool)  # region id -> part or outline of a character/prop
+        for obj in world.objects[1:]:
+            is_object[[part.id for part in obj.parts] + [obj.outline.id]] = True
+        return world, is_object
 
     def __len__(self) -> int:
         return self.length
@@ -164,7 +172,7 @@ class ToonClipDataset:
         if not 0 <= index < self.length:
             raise IndexError(index)
         seed = self.world_seeds[index % len(self.world_seeds)]
-        world = self._world(seed)
+        world, is_object = self._world(seed)
         rng = np.random.default_rng((self.sample_seed, index))
         start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
         segment = [world.render(t) for t in range(start, start + self.config.segment_frames)]
@@ -180,6 +188,7 @@ class ToonClipDataset:
             reference_index=reference_index,
             history_indices=history,
             source=f"toon:{seed}",
+            object_mask=is_object[np.stack([frame.regions for frame in segment])],
         )
         return crop_clip(clip, self.config, rng)
 

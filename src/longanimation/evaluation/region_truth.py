@@ -53,13 +53,19 @@ def read_region_maps(folder: str | os.PathLike) -> np.ndarray:
         raise UserError(f"region-id folder {folder} holds no PNG region maps")
     maps = []
     for file in files:
-        image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
-        if image is None or image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
-            raise UserError(f"{file} is not a single-channel 8- or 16-bit PNG region-id map")
+        image = read_region_map(file)
         if maps and image.shape != maps[0].shape:
             raise UserError(f"region maps of {folder} differ in size: {files[0].name} and {file.name}")
-        maps.append(image.astype(np.int32))
+        maps.append(image)
     return np.stack(maps)
+
+
+def read_region_map(file: str | os.PathLike) -> np.ndarray:
+    """Read one single-channel integer PNG region map into (H, W) int32."""
+    image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED) if Path(file).is_file() else None
+    if image is None or image.ndim != 2 or image.dtype not in (np.uint8, np.uint16):
+        raise UserError(f"{file} is not a single-channel 8- or 16-bit PNG region-id map")
+    return image.astype(np.int32)
 
 
 def read_manifest(path: str | os.PathLike) -> list[Region]:

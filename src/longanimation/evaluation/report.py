@@ -127,8 +127,24 @@ def _consistency(section: dict) -> list[str]:
     return lines
 
 
+def _keyframe_coverage(section: dict) -> list[str]:
+    rows = [
+        [label, f"{100 * section[f'uncovered_fraction_{term}']:.2f}%", _number(section[f"psnr_{term}"]),
+         _number(section[f"covered_psnr_{term}"])]
+        for term, label in (("short", "short-term"), ("long", "long-term"))
+    ]
+    return [
+        "## Keyframe coverage",
+        "",
+        f"Pixels of regions none of the {section['keyframes']} keyframe(s) shows have colors no reference gives; "
+        "PSNR over the covered pixels is what a reference-based method could reach.",
+        "",
+        *_rows(["frames", "pixels not in a keyframe", "PSNR all pixels", "PSNR covered pixels"], rows),
+    ]
+
+
 def to_markdown(report: dict) -> str:
-    """The report as Markdown: Table 1 row pair, frequency analysis, color consistency, notes."""
+    """The report as Markdown: Table 1 row pair, frequency analysis, color consistency, keyframe coverage, notes."""
     lines = ["# Evaluation report", ""]
     inputs = report.get("inputs")
     if inputs:
@@ -137,6 +153,8 @@ def to_markdown(report: dict) -> str:
             "",
         ]
     lines += _main_table(report) + [""] + _frequency(report) + [""] + _consistency(report["consistency"])
+    if "keyframe_coverage" in report:
+        lines += [""] + _keyframe_coverage(report["keyframe_coverage"])
     lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
 

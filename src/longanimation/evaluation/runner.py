@@ -5,7 +5,9 @@ long-term (all frames); FVD's short-term value uses the first 16-frame clip,
 as I3D needs 16 frames. PSNR, SSIM and the fig. 8 frequency analysis always
 run; LPIPS, FID and FVD run only when their network is given, otherwise the
 report says why they were skipped. Region-based color consistency runs when
-region-id maps are given.
+region-id maps are given; with the keyframes' region maps too, the report
+splits PSNR into pixels the keyframes show and pixels they do not
+(:mod:`.keyframe_coverage`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .frame_metrics import (
     ssim_per_frame,
     to_protocol,
 )
+from .keyframe_coverage import coverage_report
 from .networks import I3D, FIDInceptionV3, LPIPSAlexNet, load_network
 from .networks.i3d import CLIP_FRAMES
 from .perceptual import lpips_per_frame
@@ -104,6 +107,7 @@ class ConsistencyInputs:
     truth: RegionTruth
     segmentation: Segmentation
     threshold: float = DEFAULT_THRESHOLD
+    keyframe_maps: np.ndarray | None = None  # (K, H, W) region maps of the keyframes: adds keyframe coverage
 
 
 @dataclass
@@ -184,6 +188,10 @@ def evaluate(
             "reference": consistency.truth.source,
             **consistency_report(colors, consistency.truth.regions, consistency.segmentation, consistency.threshold),
         }
+        if consistency.keyframe_maps is not None:
+            report["keyframe_coverage"] = coverage_report(
+                pred_p, gt_p, consistency.truth.maps, consistency.keyframe_maps, short
+            )
     report["notes"] = _notes(frames, distribution)
     report["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
     return report

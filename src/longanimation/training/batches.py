@@ -6,7 +6,8 @@ Layouts are the ones the models take (see :mod:`longanimation.models.backbone`):
   line art is drawn as an RGB image, black lines on white, exactly as the
   inference pipeline feeds it to the VAE;
 * ``reference``, ``reference_sketch``: ``(B, 3, H, W)`` in [-1, 1];
-* ``history``: per clip ``(K, 3, H, W)`` in [0, 1] (the memory model's layout), K may differ.
+* ``history``: per clip ``(K, 3, H, W)`` in [0, 1] (the memory model's layout), K may differ;
+* ``object_mask``: ``(B, F, H, W)`` float, 1 on characters and props, when every clip has one (toon worlds).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class ClipBatch:
     reference_sketch: torch.Tensor
     history: tuple[torch.Tensor, ...]
     prompts: tuple[str, ...]
+    object_mask: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -43,6 +45,7 @@ class ClipBatch:
             self.reference_sketch.to(device),
             tuple(frames.to(device) for frames in self.history),
             self.prompts,
+            None if self.object_mask is None else self.object_mask.to(device),
         )
 
     def select(self, index: int) -> ClipBatch:
@@ -54,6 +57,7 @@ class ClipBatch:
             self.reference_sketch[index : index + 1],
             self.history[index : index + 1],
             self.prompts[index : index + 1],
+            None if self.object_mask is None else self.object_mask[index : index + 1],
         )
 
     def target_frames(self) -> torch.Tensor:
@@ -93,4 +97,7 @@ def collate(clips: Sequence[TrainingClip]) -> ClipBatch:
         reference_sketch=torch.stack([signed_pixels(sketch_image(clip.reference_sketch)) for clip in clips]),
         history=tuple(unit_pixels(clip.history) for clip in clips),
         prompts=tuple(clip.prompt for clip in clips),
+        object_mask=None
+        if any(clip.object_mask is None for clip in clips)
+        else torch.stack([torch.from_numpy(clip.object_mask).float() for clip in clips]),
     )

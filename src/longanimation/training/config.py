@@ -101,6 +101,8 @@ class DiffusionConfig:
 
     min_timestep: int = 0
     max_timestep: int | None = None  # None: the scheduler's num_train_timesteps
+    # sketchdit/memory stages on toon worlds: weight of character/prop pixels in eq. 1 (1: unweighted)
+    object_loss_weight: float = 1.0
 
 
 @dataclasses.dataclass
@@ -228,6 +230,10 @@ class TrainConfig:
             diffusion.max_timestep is not None and diffusion.max_timestep <= diffusion.min_timestep
         ):
             problems.append("diffusion: 0 <= min_timestep < max_timestep")
+        if diffusion.object_loss_weight < 1:
+            problems.append("diffusion.object_loss_weight must be at least 1 (1: unweighted)")
+        if diffusion.object_loss_weight != 1 and (data.source != "toon" or self.stage not in ("sketchdit", "memory")):
+            problems.append("diffusion.object_loss_weight needs toon worlds (their region maps) and stage sketchdit or memory")
         if self.vae.latent_noise < 0:
             problems.append("vae.latent_noise must be >= 0")
         reward = self.reward

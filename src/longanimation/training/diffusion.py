@@ -17,11 +17,19 @@ padding) are generated and dropped at inference: they have no ground truth,
 so they are noised like the rest (their clean latent is a copy of the first
 target frame, as padding frames are in CogVideoX-1.5 fine-tuning) and masked
 out of the loss.
+
+With ``diffusion.object_loss_weight`` w > 1 (toon worlds), each latent
+position's squared error is weighted ``1 + (w - 1) * a``, ``a`` the share of
+its pixels on a character or prop, and the loss is the weighted mean. Those
+pixels are a few percent of a frame but hold the colors only the reference
+gives (the rest is largely predictable from the line art and the scene), so
+an unweighted loss barely rewards reading the reference for them.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import UserError
 from .config import DiffusionConfig
@@ -40,9 +48,42 @@ def draw_noise(
     return noise, timesteps
 
 
+def latent_weights(object_mask: torch.Tensor, latent_frames: int, latent_size: tuple[int, int], weight: float):
+    """``(B, T, 1, h, w)`` loss weights ``1 + (weight - 1) * a`` from a ``(B, F, H, W)`` object mask.
+
+    ``a`` is the mask's mean over the pixels each latent covers: spatial
+    blocks, and in time either one frame per latent (no temporal compression)
+    or the causal VAE's grouping, frame 0 alone then groups of 4.
+    """
+    frames = object_mask.shape[1]
+    if frames == latent_frames:
+        grouped = object_mask
+    elif frames == 4 * (latent_frames - 1) + 1:
+        rest = object_mask[:, 1:].unflatten(1, (latent_frames - 1, 4)).mean(dim=2)
+        grouped = torch.cat([object_mask[:, :1], rest], dim=1)
+    else:
+        raise ValueError(f"{frames} frames do not map onto {latent_frames} latent frames")
+    share = F.adaptive_avg_pool2d(grouped.float(), latent_size)
+    return (1.0 + (weight - 1.0) * share).unsqueeze(2)
+
+
 def v_prediction_loss(
-    scheduler, prediction: torch.Tensor, clean: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, lead: int
+    scheduler,
+    prediction: torch.Tensor,
+    clean: torch.Tensor,
+    noise: torch.Tensor,
+    timesteps: torch.Tensor,
+    lead: int,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Mean squared error to the velocity target over the segment's frames (leading ``lead`` frames masked)."""
+    """Mean squared error to the velocity target over the segment's frames (leading ``lead`` frames masked).
+
+    ``weights``: optional ``(B, T, 1, h, w)`` per-latent weights (:func:`latent_weights`); the loss is then
+    their weighted mean.
+    """
     target = scheduler.get_velocity(clean.float(), noise.float(), timesteps)
-    return (prediction.float()[:, lead:] - target[:, lead:]).square().mean()
+    error = (prediction.float()[:, lead:] - target[:, lead:]).square()
+    if weights is None:
+        return error.mean()
+    weights = weights.to(error.dtype).expand_as(error)
+    return (error * weights).sum() / weights.sum()

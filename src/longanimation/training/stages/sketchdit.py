@@ -26,7 +26,7 @@ import torch
 from ...models.sketch_dit import SketchControlledTransformer, SketchDiT
 from ..batches import ClipBatch
 from ..conditioning import Conditions, encode_conditions, encode_target
-from ..diffusion import draw_noise, v_prediction_loss
+from ..diffusion import draw_noise, latent_weights, v_prediction_loss
 from .core import StepContext, TrainingStage
 
 
@@ -53,7 +53,11 @@ class SketchConditionedStage(TrainingStage):
             clean, backbone.scheduler.config.num_train_timesteps, context.generator, self.config.diffusion
         )
         noisy = backbone.scheduler.add_noise(clean, noise, timesteps)
-        return self.backward_once(context, noisy, conditions, timesteps, clean, noise, memory)
+        weights = None
+        if self.config.diffusion.object_loss_weight != 1:
+            frames, size = clean.shape[1] - conditions.lead, clean.shape[-2:]
+            weights = latent_weights(batch.object_mask, frames, size, self.config.diffusion.object_loss_weight)
+        return self.backward_once(context, noisy, conditions, timesteps, clean, noise, memory, weights)
 
     def forward(
         self,
@@ -63,14 +67,17 @@ class SketchConditionedStage(TrainingStage):
         clean: torch.Tensor,
         noise: torch.Tensor,
         memory: dict[str, Any] | None,
+        weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Eq. 1 through eq. 3 (and eq. 4 when ``memory`` is given)."""
+        """Eq. 1 through eq. 3 (and eq. 4 when ``memory`` is given); ``weights``: per-latent loss weights."""
         model = self.model
         dglm = model.dglm if memory is not None else None
         denoiser = SketchControlledTransformer(model.backbone.transformer, model.sketch_dit, dglm)
         image, sketch, text = conditions.image, conditions.sketch, conditions.text
         prediction = denoiser(noisy, image.to(noisy.dtype), sketch.to(noisy.dtype), text, timesteps, memory)
-        loss = v_prediction_loss(model.backbone.scheduler, prediction, clean, noise, timesteps, conditions.lead)
+        loss = v_prediction_loss(
+            model.backbone.scheduler, prediction, clean, noise, timesteps, conditions.lead, weights
+        )
         return loss, {}
 
 
