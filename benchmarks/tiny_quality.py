@@ -8,8 +8,9 @@ For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0 (or the ground truth of each frame ``--keyframes`` lists),
 `longanimation evaluate` against the ground truth with the
 region maps; the same frames are scored again flattened to one color per area
-of the line art, exactly as `longanimation colorize --flat` writes them
-(:func:`longanimation.pipeline.flat_colors.flatten_frame`). Frames whose line
+of the line art, exactly as `longanimation colorize --flat` and
+`colorize --flat --track-regions` write them
+(:func:`longanimation.pipeline.flat_colors.flatten_shot`). Frames whose line
 art repeats a keyframe's (a held drawing) are left out of the evaluation, and
 so is everything before the first keyframe's drawing changes: the pipeline
 returns the keyframe itself there, which would inflate PSNR. Writes one JSON report per
@@ -18,9 +19,9 @@ evaluated frames, and long-term = all of them), with the ceiling the model's
 VAE sets: the PSNR of the ground truth passed through its encoder and decoder
 (segment-sized chunks, at the model's frame size), and the trivial baseline of
 copying the nearest keyframe to every evaluated frame (same frames and sizes).
-The color error of each object (ΔE) is summarised for the background, the
-characters and props the first evaluated frame shows, and those entering
-later. Each PSNR is also given over the pixels of regions a keyframe shows
+The color error of each object (ΔE) is summarised, for each output, for the
+background, the characters and props the first evaluated frame shows, and
+those entering later. Each PSNR is also given over the pixels of regions a keyframe shows
 (`longanimation evaluate --keyframe-ids`), with the share of pixels it does
 not show: the part of the long-term decay no reference-based method can avoid.
 
@@ -52,7 +53,7 @@ from longanimation.atomic import atomic_file
 from longanimation.data.video_io import read_shot
 from longanimation.data.lineart import image_to_lineart
 from longanimation.models.longanimation_model import LongAnimationModel
-from longanimation.pipeline.flat_colors import flatten_frame
+from longanimation.pipeline.flat_colors import flatten_shot
 
 
 def run(*args: str) -> None:
@@ -127,19 +128,22 @@ def main() -> None:
             write_summary(out, setting, args.seeds, [done[seed] for seed in seeds if seed in done])
 
 
-OUTPUTS = {"": "colorize", "flat_": "colorize --flat"}  # key prefix of a row's metrics -> what produced the frames
+# key prefix of a row's metrics -> what produced the frames
+OUTPUTS = {"": "colorize", "flat_": "colorize --flat", "tracked_": "colorize --flat --track-regions"}
 TERMS = (("short_term", "short"), ("long_term", "long"))  # row key part -> evaluate's keyframe-coverage suffix
 METRICS = ("psnr", "ssim", "covered_psnr")
 
 
-def flatten_folder(source: Path, lineart: Path, target: Path) -> None:
-    """``colorize --flat``'s output from the plain one: each frame flattened over its line art's areas."""
-    target.mkdir(parents=True)
-    for frame_path, sketch_path in zip(sorted(source.iterdir()), sorted(lineart.iterdir()), strict=True):
-        frame = np.asarray(Image.open(frame_path).convert("RGB"))
-        Image.fromarray(flatten_frame(frame, image_to_lineart(np.asarray(Image.open(sketch_path))))).save(
-            target / frame_path.name
-        )
+def write_flat_outputs(pred: Path, lineart: list[np.ndarray], keyframes: dict[int, np.ndarray]) -> None:
+    """``colorize --flat`` (PRED-flat/) and ``--flat --track-regions`` (PRED-tracked/) from the plain output PRED."""
+    paths = sorted(pred.iterdir())
+    frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
+    sketches = np.stack([image_to_lineart(sketch) for sketch in lineart])
+    for suffix, track in (("flat", False), ("tracked", True)):
+        target = pred.with_name(f"{pred.name}-{suffix}")
+        target.mkdir()
+        for path, frame in zip(paths, flatten_shot(frames, sketches, keyframes, track=track), strict=True):
+            Image.fromarray(frame).save(target / path.name)
 
 
 def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, scratch: Path, out: Path) -> dict:
@@ -163,27 +167,28 @@ def score_shot(
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
     frames = [i for i in range(start, len(lineart))
               if not any(np.array_equal(lineart[i], lineart[k]) for k in args.keyframes)]
+    color = read_shot(shot / "color").frames
+    write_flat_outputs(pred / "frames", lineart, {k: color[k] for k in args.keyframes})
     evaluated = scratch / f"eval-{name}"
-    for part, folder in (("pred", pred / "frames"), ("lineart", shot / "lineart"), ("gt", shot / "color"),
-                         ("ids", shot / "regions")):
+    for part, folder in (("pred", pred / "frames"), ("pred-flat", pred / "frames-flat"),
+                         ("pred-tracked", pred / "frames-tracked"), ("lineart", shot / "lineart"),
+                         ("gt", shot / "color"), ("ids", shot / "regions")):
         link_frames(folder, evaluated / part, frames)
     (evaluated / "manifest.json").symlink_to((shot / "manifest.json").resolve())
-    flatten_folder(evaluated / "pred", evaluated / "lineart", evaluated / "pred-flat")
     metrics = {}
     for prefix, folder, report_path in (("", "pred", out / f"{name}.json"),
-                                        ("flat_", "pred-flat", out / f"{name}-flat.json")):
+                                        ("flat_", "pred-flat", out / f"{name}-flat.json"),
+                                        ("tracked_", "pred-tracked", out / f"{name}-tracked.json")):
         run("evaluate", "--pred", evaluated / folder, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
             *(x for k in args.keyframes for x in ("--keyframe-ids", region_files[k])),
             "--segment-length", 13, "--out", report_path, "--quiet")
         report = json.loads(report_path.read_text())
         table, coverage = report["table"], report["keyframe_coverage"]
-        if not prefix:
-            metrics |= object_errors(report["consistency"]["objects"])
+        metrics |= {prefix + key: value for key, value in object_errors(report["consistency"]["objects"]).items()}
         for term, short_name in TERMS:
             metrics |= {f"{prefix}{term}_{metric}": table[term][metric] for metric in ("psnr", "ssim")}
             metrics[f"{prefix}{term}_covered_psnr"] = coverage[f"covered_psnr_{short_name}"]
             metrics[f"{term}_uncovered_fraction"] = coverage[f"uncovered_fraction_{short_name}"]
-    color = read_shot(shot / "color").frames
     ceiling = vae_round_trip_psnr(model, color)
     nearest = [min(args.keyframes, key=lambda k: abs(k - i)) for i in frames]
     copy_error = np.square((color[frames].astype(np.float64) - color[nearest]) / 255).mean()
@@ -207,7 +212,8 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
     summary = {**setting, "shots": rows}
     metrics = [f"{prefix}{term}_{metric}" for prefix in OUTPUTS for term, _ in TERMS for metric in METRICS]
     uncovered = [f"{term}_uncovered_fraction" for term, _ in TERMS]
-    errors = ("background_delta_e", "shown_objects_delta_e", "unshown_objects_delta_e")
+    errors = [f"{prefix}{key}" for prefix in OUTPUTS
+              for key in ("background_delta_e", "shown_objects_delta_e", "unshown_objects_delta_e")]
     for key in (*metrics, *uncovered, *errors, "vae_round_trip_psnr", "keyframe_copy_psnr"):
         values = np.array([row[key] for row in rows if row[key] is not None])
         summary[key] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3)}
@@ -235,11 +241,12 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
               f"Pixels of regions no keyframe shows (colors no reference gives): short-term "
               f"{100 * short['mean']:.2f}%, long-term {100 * long['mean']:.2f} ± {100 * long['std']:.2f}% "
               "(`longanimation evaluate --keyframe-ids`)."]
-    background, shown, unshown = (summary[key] for key in errors)
-    lines += ["", f"Mean color error of `colorize` per object (ΔE in CIELAB, `evaluate --ids`; 2.3 is just noticeable): "
-              f"background {background['mean']:.1f} ± {background['std']:.1f}, characters and props in the first "
-              f"evaluated frame {shown['mean']:.1f} ± {shown['std']:.1f}, those entering later "
-              f"{unshown['mean']:.1f} ± {unshown['std']:.1f}."]
+    lines += ["", "Mean color error per object (ΔE in CIELAB, `evaluate --ids`; 2.3 is just noticeable):", "",
+              "| output | background | characters and props in the first evaluated frame | those entering later |",
+              "| --- | --- | --- | --- |"]
+    for prefix, command in OUTPUTS.items():
+        cells = [summary[f"{prefix}{key}"] for key in ("background_delta_e", "shown_objects_delta_e", "unshown_objects_delta_e")]
+        lines.append(f"| `{command}` | " + " | ".join(f"{c['mean']:.1f} ± {c['std']:.1f}" for c in cells) + " |")
     ceiling, copy = summary["vae_round_trip_psnr"], summary["keyframe_copy_psnr"]
     lines += ["", f"Ceiling set by the model's VAE (ground truth encoded and decoded, native size): "
               f"{ceiling['mean']:.2f} ± {ceiling['std']:.2f} dB. Trivial baseline (the nearest keyframe copied to every "

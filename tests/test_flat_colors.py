@@ -1,6 +1,8 @@
-"""Flat colors from the line art: regions, medians, palette snapping, the color layer, pipeline and CLI."""
+"""Flat colors from the line art: regions, medians, palette snapping, tracked regions, the color layer, pipeline and CLI."""
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,14 +13,18 @@ from longanimation.data.toon import ToonConfig, ToonWorld
 from longanimation.errors import UserError
 from longanimation.models.longanimation_model import LongAnimationModel
 from longanimation.pipeline.flat_colors import (
+    TrackedRegions,
     closed_regions,
+    continued_regions,
     flatten_frame,
+    flatten_shot,
     keyframe_palette,
     region_medians,
     remove_lines,
     snap_to_palette,
 )
 from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
+from longanimation.pipeline.output import FrameFolderSink
 
 
 def two_boxes() -> np.ndarray:
@@ -83,6 +89,80 @@ def test_palette_snaps_only_within_tolerance():
         keyframe_palette([(key, np.ones((20, 20), bool))])
 
 
+def box_at(left: int, top: int = 6, size: int = 8, split: bool = False) -> np.ndarray:
+    """32x32 line art: a border and a box outline at (left, top); ``split`` adds a line cutting the box in two."""
+    lines = np.zeros((32, 32), bool)
+    lines[0, :] = lines[-1, :] = lines[:, 0] = lines[:, -1] = True
+    lines[top, left : left + size] = lines[top + size - 1, left : left + size] = True
+    lines[top : top + size, left] = lines[top : top + size, left + size - 1] = True
+    if split:
+        lines[top : top + size, left + 2] = True
+    return lines
+
+
+def label_at(lines: np.ndarray, y: int, x: int) -> int:
+    return int(closed_regions(lines)[0][y, x])
+
+
+def test_continued_regions_follow_moves_splits_and_new_areas():
+    first, moved = box_at(4), box_at(7)
+    labels, count = closed_regions(moved)
+    source = continued_regions(labels, count, *closed_regions(first))
+    assert source[0] == -1  # lines continue nothing
+    assert source[label_at(moved, 9, 9)] == label_at(first, 9, 6)  # the box moved 3 px right
+    assert source[label_at(moved, 2, 2)] == label_at(first, 2, 2)  # the background around it
+    # The box split by a new line: its larger part continues it, the sliver does not.
+    split = box_at(4, split=True)
+    labels, count = closed_regions(split)
+    source = continued_regions(labels, count, *closed_regions(first))
+    assert source[label_at(split, 9, 8)] == label_at(first, 9, 8) and source[label_at(split, 9, 5)] == -1
+    # A box that appears where there was background is not the background's continuation.
+    empty = box_at(4)
+    empty[1:-1, 1:-1] = False  # the border alone
+    labels, count = closed_regions(first)
+    source = continued_regions(labels, count, *closed_regions(empty))
+    assert source[label_at(first, 9, 6)] == -1 and source[label_at(first, 2, 2)] == label_at(empty, 2, 2)
+    with pytest.raises(UserError, match="size"):
+        continued_regions(labels, count, *closed_regions(empty[:20]))
+
+
+def paint(lines: np.ndarray, left: int, inside, outside, line=(0, 0, 0)) -> np.ndarray:
+    """Box ``box_at(left)``'s inside, the background and the lines in three colors."""
+    labels, _ = closed_regions(lines)
+    frame = np.empty((*lines.shape, 3), np.uint8)
+    frame[:] = outside
+    frame[labels == labels[9, left + 3]] = inside
+    frame[lines] = line
+    return frame
+
+
+def test_tracked_regions_keep_keyframe_colors_and_average_new_ones():
+    red, blue = (200, 30, 30), (30, 60, 220)
+    keyframe = paint(box_at(4), 4, red, blue)
+    regions = TrackedRegions.from_keyframe(keyframe, box_at(4))
+    for left, model_box, model_background in ((6, (150, 80, 80), (60, 60, 200)), (8, (90, 90, 90), (90, 90, 90))):
+        lines = box_at(left)
+        model = paint(lines, left, model_box, model_background, line=(10, 20, 30))
+        regions = regions.follow(model, lines)
+        out = regions.paint(model, lines)
+        # However the model drifts, the areas followed from the keyframe keep its colors; lines keep the model's.
+        assert (out == paint(lines, left, red, blue, line=(10, 20, 30))).all()
+        assert (flatten_frame(model, lines) == model).all()  # per frame, the drift would stay
+    # The sliver a new line cuts off is new: the model's color, averaged over its track by pixels.
+    split = box_at(8, split=True)
+    labels, _ = closed_regions(split)
+    sliver = labels == label_at(split, 9, 9)
+    model = paint(box_at(8), 8, (90, 90, 90), blue)
+    model[sliver] = (100, 0, 0)
+    regions = regions.follow(model, split)
+    assert (regions.paint(model, split)[sliver] == (100, 0, 0)).all()
+    model[sliver] = (0, 0, 100)
+    regions = regions.follow(model, split)
+    assert (regions.paint(model, split)[sliver] == (50, 0, 50)).all()  # equal sizes: the mean of both frames
+    restored = TrackedRegions.from_state_dict(regions.state_dict())
+    assert (restored.follow(model, split).paint(model, split) == regions.follow(model, split).paint(model, split)).all()
+
+
 def test_color_layer_fills_lines_with_the_nearest_color():
     lines = two_boxes()
     frame = np.zeros((20, 20, 3), np.uint8)
@@ -119,6 +199,30 @@ def test_pipeline_flat_output_is_the_flattened_raw_output(toon):
         pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base, palette_tolerance=10))
 
 
+def test_pipeline_tracked_flat_output_is_flatten_shot_of_the_raw_output(toon, tmp_path):
+    """Keyframes at both ends (a forward and a backward run), held drawings, and resume mid-run."""
+    sketches, colors = toon
+    sketches, colors = np.concatenate([sketches[:3], sketches[2:]]), np.concatenate([colors[:3], colors[2:]])
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    keyframes = {0: colors[0], len(sketches) - 1: colors[-1]}
+    base = dict(num_inference_steps=2, guidance_scale=1.0, segment_frames=9, overlap=4)
+    raw = pipeline(sketches, keyframes, "", ColorizeOptions(**base)).frames
+    options = ColorizeOptions(**base, flat_colors=True, track_regions=True)
+    tracked = pipeline(sketches, keyframes, "", options).frames
+    assert (tracked == flatten_shot(raw, sketches, keyframes, track=True)).all()
+    untracked = pipeline(sketches, keyframes, "", replace(options, track_regions=False)).frames
+    assert (flatten_shot(raw, sketches, keyframes) == untracked).all()
+    assert not (tracked == flatten_shot(raw, sketches, keyframes)).all()
+    names = [f"{i:03d}" for i in range(len(sketches))]
+    part = FrameFolderSink(tmp_path / "part", names)
+    pipeline(sketches, keyframes, "", options, sink=part, state_dir=tmp_path / "part", stop_after_jobs=2)
+    pipeline(sketches, keyframes, "", options, sink=part, state_dir=tmp_path / "part", resume=True)
+    for index in range(len(sketches)):
+        assert (np.asarray(Image.open(part.path(index))) == tracked[index]).all(), index
+    with pytest.raises(UserError, match="--track-regions needs --flat"):
+        pipeline(sketches, keyframes, "", ColorizeOptions(**base, track_regions=True))
+
+
 def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
     sketches, colors = toon
     LongAnimationModel.from_preset("tiny", seed=1).save_pretrained(tmp_path / "model")
@@ -129,7 +233,8 @@ def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
     common = ["colorize", tmp_path / "lineart", "-k", tmp_path / "key.png", "--model", tmp_path / "model",
               "--steps", "2", "--quiet"]
     out = tmp_path / "out"
-    result = run_cli(*common[:2], out, *common[2:], "--flat", "--palette-tolerance", "40", "--color-layer")
+    result = run_cli(*common[:2], out, *common[2:], "--flat", "--palette-tolerance", "40", "--track-regions",
+                     "--color-layer")
     assert result.returncode == 0, result.stderr
     names = sorted(p.name for p in (out / "frames").iterdir())
     assert names == sorted(p.name for p in (out / "color_layer").iterdir()) and len(names) == len(sketches)
@@ -139,5 +244,8 @@ def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
         assert (layer == remove_lines(frame, sketch)).all()
     bad = tmp_path / "bad"
     result = run_cli(*common[:2], bad, *common[2:], "--palette-tolerance", "40")
+    assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--flat" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists()
+    result = run_cli(*common[:2], bad, *common[2:], "--track-regions")
     assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--flat" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists()

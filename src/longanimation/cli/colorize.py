@@ -50,6 +50,9 @@ def colorize(
     palette_tolerance: float = typer.Option(
         None, help="With --flat: areas within this RGB distance (0-441) of a keyframe color take it exactly."
     ),
+    track_regions: bool = typer.Option(
+        False, "--track-regions", help="With --flat: areas followed from a keyframe keep its colors exactly."
+    ),
     color_layer: bool = typer.Option(
         False, "--color-layer", help="Also write color_layer/: the frames without lines (for compositing)."
     ),
@@ -105,6 +108,7 @@ def colorize(
         seed=seed,
         flat_colors=flat,
         palette_tolerance=palette_tolerance,
+        track_regions=track_regions,
     )
     _run(sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started, color_layer)
 

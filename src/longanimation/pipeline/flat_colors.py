@@ -17,18 +17,25 @@ memory and the fusion never see their output.
   within the tolerance (Euclidean RGB distance, 0-441) of a keyframe region's
   color takes that color exactly; farther ones (objects absent from the
   keyframes) keep their median;
+* :class:`TrackedRegions`: regions followed from frame to frame
+  (:func:`continued_regions`, the segment matching of paint-bucket tools such
+  as BasicPBC), so an area keeps the keyframe's color exactly for as long as
+  it can be followed from the keyframe, instead of having its color guessed
+  again in every frame;
 * :func:`remove_lines`: every line pixel takes the color of the nearest
   non-line pixel (the color layer).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from ..errors import UserError
+from .planning import held_drawing_groups, plan_runs
 
 
 def closed_regions(lineart: np.ndarray) -> tuple[np.ndarray, int]:
@@ -77,13 +84,107 @@ def flatten_frame(
     frame: np.ndarray, lineart: np.ndarray, palette: np.ndarray | None = None, palette_tolerance: float = 0.0
 ) -> np.ndarray:
     """One flat color per closed region of ``lineart`` (median of ``frame`` there, snapped to ``palette``)."""
-    if frame.shape[:2] != lineart.shape:
-        raise UserError(f"frame is {frame.shape[1]}x{frame.shape[0]} but its line art {lineart.shape[1]}x{lineart.shape[0]}")
+    _check_sizes(frame, lineart)
     labels, count = closed_regions(lineart)
     colors = region_medians(frame, labels, count)
     if palette is not None:
         colors = snap_to_palette(colors, palette, palette_tolerance)
     return np.where(lineart[..., None], frame, colors[labels])
+
+
+def _check_sizes(frame: np.ndarray, lineart: np.ndarray) -> None:
+    if frame.shape[:2] != lineart.shape:
+        raise UserError(f"frame is {frame.shape[1]}x{frame.shape[0]} but its line art {lineart.shape[1]}x{lineart.shape[0]}")
+
+
+def _best_partners(first: np.ndarray, second: np.ndarray, shared: np.ndarray, size: int) -> np.ndarray:
+    """For each label 0..size-1 of ``first``: the ``second`` label it shares most pixels with (-1: none).
+
+    ``(first[i], second[i])`` are distinct label pairs sharing ``shared[i]`` pixels.
+    """
+    order = np.lexsort((shared, first))  # by first label, then by shared pixels ascending
+    first, second = first[order], second[order]
+    last_of_label = np.r_[first[1:] != first[:-1], True]
+    partners = np.full(size, -1, np.int64)
+    partners[first[last_of_label]] = second[last_of_label]
+    return partners
+
+
+def continued_regions(labels: np.ndarray, count: int, previous_labels: np.ndarray, previous_count: int) -> np.ndarray:
+    """For each region of ``labels``, the region of ``previous_labels`` it continues, or -1 (always -1 for lines).
+
+    Region ``r`` continues ``p`` when each is the other's best match: they
+    share more pixels with each other than with any other region. An area
+    that splits is continued by its largest part, merged areas by the largest
+    of them; a region appearing where another was is not that one's
+    continuation unless that one has no better match.
+    """
+    if labels.shape != previous_labels.shape:
+        raise UserError("consecutive frames' line art differ in size")
+    both = (labels > 0) & (previous_labels > 0)
+    pairs, shared = np.unique(labels[both].astype(np.int64) * previous_count + previous_labels[both], return_counts=True)
+    current, previous = np.divmod(pairs, previous_count)
+    partner = _best_partners(current, previous, shared, count)
+    partner_of_previous = _best_partners(previous, current, shared, previous_count)
+    mutual = (partner >= 0) & (partner_of_previous[np.maximum(partner, 0)] == np.arange(count))
+    return np.where(mutual, partner, -1)
+
+
+@dataclass
+class TrackedRegions:
+    """Tracked flat colors: the closed regions of the last finished frame and the color each one carries.
+
+    A run starts from its keyframe, whose regions carry the keyframe's colors
+    exactly (``known``). In every following frame (:meth:`follow`) a region
+    that continues a region of the previous frame (:func:`continued_regions`)
+    inherits its color: exactly if it is a keyframe color, otherwise the
+    pixel-weighted mean of the model's region medians over the whole track
+    (``weight`` pixels so far), so one frame's guess for a region the
+    keyframes do not show does not stick. Regions that continue nothing
+    start a new track from the model's median.
+    """
+
+    labels: np.ndarray  # (H, W) int32, 0 = line pixels
+    colors: np.ndarray  # (regions, 3) float64
+    known: np.ndarray  # (regions,) bool: the color is a keyframe's
+    weight: np.ndarray  # (regions,) float64: pixels behind an estimated color (0 for known ones)
+
+    @classmethod
+    def from_keyframe(cls, keyframe: np.ndarray, lineart: np.ndarray) -> TrackedRegions:
+        _check_sizes(keyframe, lineart)
+        labels, count = closed_regions(lineart)
+        known = np.arange(count) > 0
+        return cls(labels, region_medians(keyframe, labels, count).astype(np.float64), known, np.zeros(count))
+
+    def follow(self, frame: np.ndarray, lineart: np.ndarray) -> TrackedRegions:
+        """The regions of the next frame (``frame``: the model's colors, ``lineart``: its line art)."""
+        _check_sizes(frame, lineart)
+        labels, count = closed_regions(lineart)
+        source = continued_regions(labels, count, self.labels, len(self.colors))
+        continues, source = source >= 0, np.maximum(source, 0)
+        sizes = np.bincount(labels.ravel(), minlength=count).astype(np.float64)
+        weight = np.where(continues, self.weight[source], 0.0) + sizes
+        total = np.where(continues[:, None], self.colors[source] * self.weight[source, None], 0.0)
+        estimate = (total + region_medians(frame, labels, count) * sizes[:, None]) / np.maximum(weight, 1)[:, None]
+        known = continues & self.known[source]
+        colors = np.where(known[:, None], self.colors[source], estimate)
+        return TrackedRegions(labels, colors, known, np.where(known, 0.0, weight))
+
+    def paint(
+        self, frame: np.ndarray, lineart: np.ndarray, palette: np.ndarray | None = None, palette_tolerance: float = 0.0
+    ) -> np.ndarray:
+        """The finished frame: each region in its color (estimated ones snapped to ``palette``), lines as in ``frame``."""
+        colors = np.round(self.colors).astype(np.uint8)
+        if palette is not None:
+            colors = np.where(self.known[:, None], colors, snap_to_palette(colors, palette, palette_tolerance))
+        return np.where(lineart[..., None], frame, colors[self.labels])
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {"labels": self.labels, "colors": self.colors, "known": self.known, "weight": self.weight}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> TrackedRegions:
+        return cls(**{name: np.asarray(state[name]) for name in ("labels", "colors", "known", "weight")})
 
 
 def remove_lines(frame: np.ndarray, lineart: np.ndarray) -> np.ndarray:
@@ -99,3 +200,78 @@ def remove_lines(frame: np.ndarray, lineart: np.ndarray) -> np.ndarray:
     source_of_label[nearest[paper]] = np.flatnonzero(paper.ravel())
     pixels = frame.reshape(-1, 3)
     return pixels[source_of_label[nearest]].reshape(frame.shape)
+
+
+class FlatColors:
+    """The pipeline's flat-color output: frames flattened as they are finished, run by run.
+
+    ``keyframes`` maps frame indices to their colored keyframes, ``sketches``
+    is the whole shot's line art. Without ``track`` every frame is flattened
+    on its own (:func:`flatten_frame`); with it each run's frames, handed over
+    in generation order after :meth:`begin_run`, follow the regions from the
+    run's keyframe (:class:`TrackedRegions`).
+    """
+
+    def __init__(
+        self,
+        sketches: np.ndarray,
+        keyframes: Mapping[int, np.ndarray],
+        palette_tolerance: float | None = None,
+        track: bool = False,
+    ):
+        self.sketches, self.keyframes, self.track = sketches, keyframes, track
+        self.palette = None
+        if palette_tolerance is not None:
+            self.palette = keyframe_palette((image, sketches[index]) for index, image in keyframes.items())
+        self.tolerance = palette_tolerance or 0.0
+        self.regions: TrackedRegions | None = None
+
+    def begin_run(self, keyframe: int) -> None:
+        """The next frames follow keyframe ``keyframe`` (a key of ``keyframes``)."""
+        if self.track:
+            self.regions = TrackedRegions.from_keyframe(self.keyframes[keyframe], self.sketches[keyframe])
+
+    def __call__(self, index: int, image: np.ndarray) -> np.ndarray:
+        """Frame ``index`` as the model colored it (input size) -> its flat colors."""
+        lineart = self.sketches[index]
+        if not self.track:
+            return flatten_frame(image, lineart, self.palette, self.tolerance)
+        self.regions = self.regions.follow(image, lineart)
+        return self.regions.paint(image, lineart, self.palette, self.tolerance)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return self.regions.state_dict() if self.regions is not None else {}
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self.regions = TrackedRegions.from_state_dict(state) if state else None
+
+
+def flatten_shot(
+    frames: np.ndarray,
+    sketches: np.ndarray,
+    keyframes: Mapping[int, np.ndarray],
+    palette_tolerance: float | None = None,
+    track: bool = False,
+    collapse_held_drawings: bool = True,
+) -> np.ndarray:
+    """``colorize --flat [--track-regions]``'s frames from its plain output ``frames`` (T, H, W, 3) uint8.
+
+    Walks the shot as the pipeline does: held drawings once, runs from their
+    keyframes (:func:`~longanimation.pipeline.planning.plan_runs`), keyframes
+    as given.
+    """
+    groups = held_drawing_groups(sketches) if collapse_held_drawings else list(range(len(sketches)))
+    distinct = sorted(set(groups))
+    keyframe_of_group = {groups[index]: image for index, image in sorted(keyframes.items(), reverse=True)}
+    finisher = FlatColors(sketches, keyframe_of_group, palette_tolerance, track)
+    members: dict[int, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    flat = np.empty_like(frames)
+    for run in plan_runs(len(distinct), sorted({distinct.index(groups[k]) for k in keyframes})):
+        finisher.begin_run(distinct[run.keyframe])
+        for position in run.frames:
+            group = distinct[position]
+            image = keyframe_of_group.get(group)
+            flat[members[group]] = image if image is not None else finisher(group, frames[group])
+    return flat

@@ -46,7 +46,7 @@ from diffusers import CogVideoXDPMScheduler
 from ..errors import UserError
 from ..models.longanimation_model import LongAnimationModel
 from .framing import Letterbox, model_size_for
-from .flat_colors import flatten_frame, keyframe_palette
+from .flat_colors import FlatColors
 from .fusion import ColorConsistencyFusion, overlap_latent_frames, stitch_overlap
 from .planning import Run, Segment, held_drawing_groups, plan_runs, plan_segments
 from .resume import RunState, fingerprint
@@ -75,9 +75,11 @@ class ColorizeOptions:
     height: int | None = None  # model resolution; default: preset area with the shot's aspect ratio
     width: int | None = None
     # Output post-processing (never fed back to the model): one color per closed region of the
-    # line art, snapped to the keyframes' colors within palette_tolerance (RGB distance) if given.
+    # line art, snapped to the keyframes' colors within palette_tolerance (RGB distance) if given;
+    # track_regions: regions followed from their keyframe keep its colors (flat_colors.TrackedRegions).
     flat_colors: bool = False
     palette_tolerance: float | None = None
+    track_regions: bool = False
 
     def resolved(self, model: LongAnimationModel) -> ColorizeOptions:
         """Fill the defaults from the model's preset and check the combination."""
@@ -114,6 +116,8 @@ class ColorizeOptions:
             )
         if options.palette_tolerance is not None and not (options.flat_colors and options.palette_tolerance >= 0):
             raise UserError(f"--palette-tolerance needs --flat and a value >= 0, got {options.palette_tolerance}")
+        if options.track_regions and not options.flat_colors:
+            raise UserError("--track-regions needs --flat")
         if not 0 <= options.overlap < options.segment_frames - 1:
             raise UserError(f"overlap {options.overlap} must be below segment frames - 1 ({options.segment_frames - 1})")
         return options
@@ -252,7 +256,9 @@ class LongAnimationPipeline:
             members.setdefault(group, []).append(frame)
         model_sketches = np.stack([box.lineart_to_model(sketches[frame]) for frame in distinct])
         group_keyframe = {groups[k]: image for k, image in sorted(keyframes.items(), reverse=True)}
-        finish_frame = self._output_finisher(sketches, keyframes, options)
+        finish_frame = None
+        if options.flat_colors:
+            finish_frame = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)
         model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
 
         key = fingerprint(
@@ -271,6 +277,8 @@ class LongAnimationPipeline:
         text = self._encode_prompt(prompt, options)
         fusion = ColorConsistencyFusion(options.num_inference_steps, options.fusion_start)
         fusion.load_state_dict(state.fusion)
+        if finish_frame is not None:
+            finish_frame.load_state_dict(state.flat_colors)
 
         for job_index in range(state.next_job, len(jobs)):
             job = jobs[job_index]
@@ -292,6 +300,8 @@ class LongAnimationPipeline:
                 state.reference_sketch = torch.from_numpy(model_sketches[job.run.frames[job.segment.end - 1]].copy())
             state.next_job = job_index + 1
             state.fusion = fusion.state_dict()
+            if finish_frame is not None:
+                state.flat_colors = finish_frame.state_dict()
             if state_dir is not None:
                 state.save(state_dir, key)
             if stop_after_jobs is not None and job_index + 1 >= stop_after_jobs:
@@ -474,19 +484,6 @@ class LongAnimationPipeline:
         """Frames of this segment not yet appended to the memory (the previous segment appended its own)."""
         return slice(job.segment.overlap, job.segment.end - job.segment.start)
 
-    @staticmethod
-    def _output_finisher(
-        sketches: np.ndarray, keyframes: Mapping[int, np.ndarray], options: ColorizeOptions
-    ) -> Callable[[int, np.ndarray], np.ndarray]:
-        """(input frame index, input-size RGB) -> the frame the sink gets: as is, or flat colors."""
-        if not options.flat_colors:
-            return lambda index, image: image
-        palette = None
-        if options.palette_tolerance is not None:
-            palette = keyframe_palette((image, sketches[index]) for index, image in keyframes.items())
-        tolerance = options.palette_tolerance or 0.0
-        return lambda index, image: flatten_frame(image, sketches[index], palette, tolerance)
-
     def _emit(
         self,
         job: SegmentJob,
@@ -495,13 +492,19 @@ class LongAnimationPipeline:
         members: dict[int, list[int]],
         box: Letterbox,
         group_keyframe: Mapping[int, np.ndarray],
-        finish_frame: Callable[[int, np.ndarray], np.ndarray],
+        finish_frame: FlatColors | None,
         sink: FrameSink,
     ) -> None:
         """Hand the frames this segment owns to the sink, in input size; a keyframe's drawing is the keyframe."""
+        if finish_frame is not None and job.segment.index == 0:
+            finish_frame.begin_run(distinct[job.run.frames[0]])
         for offset in owned_offsets(job):
             group = distinct[job.run.frames[job.segment.start + offset]]
             keyframe = group_keyframe.get(group)
-            image = keyframe if keyframe is not None else finish_frame(group, box.color_from_model(frames[offset]))
+            image = keyframe
+            if keyframe is None:
+                image = box.color_from_model(frames[offset])
+                if finish_frame is not None:
+                    image = finish_frame(group, image)
             for frame in members[group]:
                 sink.write(frame, image)

@@ -7,7 +7,8 @@ the state needed to continue exactly where it stopped:
   options (a resume with other inputs is refused);
 * the streaming memory of the long-video model (:class:`MemoryState`);
 * the overlap latents Color Consistency Fusion keeps for the next segment;
-* for the autoregressive paradigm, the last generated frame (next reference).
+* for the autoregressive paradigm, the last generated frame (next reference);
+* for tracked flat colors, the regions of the last finished frame and their colors.
 
 Noise is drawn from a generator seeded by (seed, job index), so no RNG state
 needs saving. Everything is safetensors + JSON and written atomically: the
@@ -55,6 +56,7 @@ class RunState:
     fusion: dict[str, torch.Tensor] = field(default_factory=dict)
     reference: torch.Tensor | None = None  # autoregressive paradigm: (H, W, 3) uint8 next reference
     reference_sketch: torch.Tensor | None = None  # its line art (H, W) bool
+    flat_colors: dict[str, np.ndarray] = field(default_factory=dict)  # FlatColors.state_dict()
 
     def save(self, output: Path, key: str) -> None:
         """Write the state into ``output/.longanimation-state`` (replaced atomically)."""
@@ -66,6 +68,7 @@ class RunState:
         if self.reference is not None:
             tensors["reference"] = self.reference
             tensors["reference_sketch"] = self.reference_sketch
+        tensors |= {f"flat_colors.{name}": torch.from_numpy(array) for name, array in self.flat_colors.items()}
         with atomic_dir(output / STATE_DIR) as tmp:
             save_file({name: t.contiguous() for name, t in tensors.items()}, str(tmp / "state.safetensors"))
             (tmp / "state.json").write_text(json.dumps(meta, indent=2) + "\n")
@@ -96,4 +99,5 @@ class RunState:
             fusion={name: t for name, t in tensors.items() if name.startswith("fusion.")},
             reference=tensors.get("reference"),
             reference_sketch=tensors.get("reference_sketch"),
+            flat_colors={n.removeprefix("flat_colors."): t.numpy() for n, t in tensors.items() if n.startswith("flat_colors.")},
         )
