@@ -3,13 +3,13 @@
 #   bash scripts/ship_tiny.sh [DIR] [STEPS]   (DIR as given to train_tiny.sh, default: the repository)
 # STEPS (default 1) becomes the model's default denoising steps per segment: at tiny scale one
 # step (the conditional mean) scores best (see assets/tiny-model/training/README.md).
-# The weights come from the last link, DIR/runs/tiny-sketchdit-objects/model; every link's config, log and curves go to
+# The weights come from the last link, DIR/runs/tiny-reward-2/model; every link's config, log and curves go to
 # assets/tiny-model/training/ next to them (training/README.md is kept).
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 runs="$(realpath -m "${1:-$repo}")/runs"
 steps="${2:-1}"
-links=(vae-frames vae base-crops base sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory-model memory memory-far reward vae-decoder sketchdit-objects-crops sketchdit-objects)
+links=(vae-frames vae base-crops base sketchdit-crops sketchdit sketchdit-focus sketchdit-joint-crops sketchdit-joint-crops-2 sketchdit-joint memory-model memory memory-far reward vae-decoder sketchdit-objects-crops sketchdit-objects sketchdit-objects-2-crops sketchdit-objects-2 memory-objects reward-2)
 for link in "${links[@]}"; do
   [ -f "$runs/tiny-$link/model/longanimation.json" ] || { echo "link $link has not finished: $runs/tiny-$link" >&2; exit 2; }
 done

@@ -18,6 +18,7 @@ Reads top to bottom like the paper's inference (fig. 2(b,c), sec. 3.3):
    Fusion, eq. 6);
 5. the decoded frames are handed to a sink as soon as they are final
    (optionally flattened to one color per closed region of the line art,
+   regions optionally followed from their keyframe,
    :mod:`~longanimation.pipeline.flat_colors`), then appended to the memory; the state needed to continue is saved so a killed
    run resumes exactly (:mod:`~longanimation.pipeline.resume`).
 
@@ -256,9 +257,9 @@ class LongAnimationPipeline:
             members.setdefault(group, []).append(frame)
         model_sketches = np.stack([box.lineart_to_model(sketches[frame]) for frame in distinct])
         group_keyframe = {groups[k]: image for k, image in sorted(keyframes.items(), reverse=True)}
-        finish_frame = None
+        flat_colors = None
         if options.flat_colors:
-            finish_frame = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)
+            flat_colors = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)
         model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
 
         key = fingerprint(
@@ -277,8 +278,8 @@ class LongAnimationPipeline:
         text = self._encode_prompt(prompt, options)
         fusion = ColorConsistencyFusion(options.num_inference_steps, options.fusion_start)
         fusion.load_state_dict(state.fusion)
-        if finish_frame is not None:
-            finish_frame.load_state_dict(state.flat_colors)
+        if flat_colors is not None:
+            flat_colors.load_state_dict(state.flat_colors)
 
         for job_index in range(state.next_job, len(jobs)):
             job = jobs[job_index]
@@ -288,7 +289,7 @@ class LongAnimationPipeline:
             if progress is not None:
                 step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
             frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, options, step_callback)
-            self._emit(job, frames, distinct, members, box, group_keyframe, finish_frame, sink)
+            self._emit(job, frames, distinct, members, box, group_keyframe, flat_colors, sink)
             fresh = frames[self._fresh_positions(job)]
             if memory_on and options.memory_update == "reencode":
                 history.append(fresh)
@@ -300,8 +301,8 @@ class LongAnimationPipeline:
                 state.reference_sketch = torch.from_numpy(model_sketches[job.run.frames[job.segment.end - 1]].copy())
             state.next_job = job_index + 1
             state.fusion = fusion.state_dict()
-            if finish_frame is not None:
-                state.flat_colors = finish_frame.state_dict()
+            if flat_colors is not None:
+                state.flat_colors = flat_colors.state_dict()
             if state_dir is not None:
                 state.save(state_dir, key)
             if stop_after_jobs is not None and job_index + 1 >= stop_after_jobs:
@@ -492,19 +493,19 @@ class LongAnimationPipeline:
         members: dict[int, list[int]],
         box: Letterbox,
         group_keyframe: Mapping[int, np.ndarray],
-        finish_frame: FlatColors | None,
+        flat_colors: FlatColors | None,
         sink: FrameSink,
     ) -> None:
         """Hand the frames this segment owns to the sink, in input size; a keyframe's drawing is the keyframe."""
-        if finish_frame is not None and job.segment.index == 0:
-            finish_frame.begin_run(distinct[job.run.frames[0]])
+        if flat_colors is not None and job.segment.index == 0:
+            flat_colors.begin_run(distinct[job.run.frames[0]])
         for offset in owned_offsets(job):
             group = distinct[job.run.frames[job.segment.start + offset]]
             keyframe = group_keyframe.get(group)
             image = keyframe
             if keyframe is None:
                 image = box.color_from_model(frames[offset])
-                if finish_frame is not None:
-                    image = finish_frame(group, image)
+                if flat_colors is not None:
+                    image = flat_colors(group, image)
             for frame in members[group]:
                 sink.write(frame, image)
