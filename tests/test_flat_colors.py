@@ -124,6 +124,10 @@ def test_continued_regions_follow_moves_splits_and_new_areas():
     assert source[label_at(first, 9, 6)] == -1 and source[label_at(first, 2, 2)] == label_at(empty, 2, 2)
     with pytest.raises(UserError, match="size"):
         continued_regions(labels, count, *closed_regions(empty[:20]))
+    # A frame that is all lines (no region) continues nothing and is continued by nothing.
+    solid = np.ones((32, 32), bool)
+    assert continued_regions(*closed_regions(solid), labels, count).tolist() == [-1]
+    assert (continued_regions(labels, count, *closed_regions(solid)) == -1).all()
 
 
 def paint(lines: np.ndarray, left: int, inside, outside, line=(0, 0, 0)) -> np.ndarray:

@@ -102,10 +102,12 @@ def _best_partners(first: np.ndarray, second: np.ndarray, shared: np.ndarray, si
 
     ``(first[i], second[i])`` are distinct label pairs sharing ``shared[i]`` pixels.
     """
+    partners = np.full(size, -1, np.int64)
+    if len(first) == 0:
+        return partners
     order = np.lexsort((shared, first))  # by first label, then by shared pixels ascending
     first, second = first[order], second[order]
     last_of_label = np.r_[first[1:] != first[:-1], True]
-    partners = np.full(size, -1, np.int64)
     partners[first[last_of_label]] = second[last_of_label]
     return partners
 
