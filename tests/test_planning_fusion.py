@@ -12,7 +12,13 @@ from longanimation.pipeline.fusion import (
     overlap_latent_frames,
     stitch_overlap,
 )
-from longanimation.pipeline.planning import held_drawing_groups, plan_runs, plan_segments
+from longanimation.pipeline.planning import (
+    drawing_members,
+    held_drawing_groups,
+    keyframes_by_drawing,
+    plan_runs,
+    plan_segments,
+)
 
 
 @pytest.mark.parametrize("frames", [1, 2, 3, 5, 16, 17, 18, 30, 33, 81, 82, 100, 147, 300, 1000])
@@ -69,6 +75,10 @@ def test_held_drawings():
     a, b, c = (np.full((4, 4), v, bool) for v in (0, 1, 0))
     c[0, 0] = True
     assert held_drawing_groups([a, a, b, b, b, c, a]) == [0, 0, 2, 2, 2, 5, 6]
+    groups = held_drawing_groups([a, a, b, b, b, c, a])
+    assert drawing_members(groups) == {0: [0, 1], 2: [2, 3, 4], 5: [5], 6: [6]}
+    # Keyframes at frames 1 and 0 share drawing 0: the earliest one colors it.
+    assert keyframes_by_drawing(groups, {1: "late", 0: "early", 3: "b"}) == {0: "early", 2: "b"}
 
 
 def test_fusion_weights_match_official_release():

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from ..errors import UserError
-from .planning import held_drawing_groups, plan_runs
+from .planning import drawing_members, held_drawing_groups, keyframes_by_drawing, plan_runs
 
 
 def closed_regions(lineart: np.ndarray) -> tuple[np.ndarray, int]:
@@ -264,11 +264,9 @@ def flatten_shot(
     """
     groups = held_drawing_groups(sketches) if collapse_held_drawings else list(range(len(sketches)))
     distinct = sorted(set(groups))
-    keyframe_of_group = {groups[index]: image for index, image in sorted(keyframes.items(), reverse=True)}
+    keyframe_of_group = keyframes_by_drawing(groups, keyframes)
     finisher = FlatColors(sketches, keyframe_of_group, palette_tolerance, track)
-    members: dict[int, list[int]] = {}
-    for index, group in enumerate(groups):
-        members.setdefault(group, []).append(index)
+    members = drawing_members(groups)
     flat = np.empty_like(frames)
     for run in plan_runs(len(distinct), sorted({distinct.index(groups[k]) for k in keyframes})):
         finisher.begin_run(distinct[run.keyframe])

@@ -49,7 +49,15 @@ from ..models.longanimation_model import LongAnimationModel
 from .framing import Letterbox, model_size_for
 from .flat_colors import FlatColors
 from .fusion import ColorConsistencyFusion, overlap_latent_frames, stitch_overlap
-from .planning import Run, Segment, held_drawing_groups, plan_runs, plan_segments
+from .planning import (
+    Run,
+    Segment,
+    drawing_members,
+    held_drawing_groups,
+    keyframes_by_drawing,
+    plan_runs,
+    plan_segments,
+)
 from .resume import RunState, fingerprint
 
 MEMORY_MODES = ("none", "local", "global", "both")
@@ -171,9 +179,7 @@ def owned_offsets(job: SegmentJob) -> range:
 def plan_summary(groups: list[int], jobs: list[SegmentJob]) -> list[dict]:
     """Each job as input frame indices: its run, keyframe, direction and the frames it contributes."""
     distinct = sorted(set(groups))
-    members: dict[int, list[int]] = {}
-    for frame, group in enumerate(groups):
-        members.setdefault(group, []).append(frame)
+    members = drawing_members(groups)
     summary = []
     for job in jobs:
         frames = [
@@ -252,11 +258,9 @@ class LongAnimationPipeline:
 
         groups, jobs = self.plan(sketches, list(keyframes), options)
         distinct = sorted(set(groups))
-        members: dict[int, list[int]] = {}
-        for frame, group in enumerate(groups):
-            members.setdefault(group, []).append(frame)
+        members = drawing_members(groups)
         model_sketches = np.stack([box.lineart_to_model(sketches[frame]) for frame in distinct])
-        group_keyframe = {groups[k]: image for k, image in sorted(keyframes.items(), reverse=True)}
+        group_keyframe = keyframes_by_drawing(groups, keyframes)
         flat_colors = None
         if options.flat_colors:
             flat_colors = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)

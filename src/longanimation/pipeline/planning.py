@@ -15,12 +15,14 @@ Everything here is index bookkeeping, independent of the models:
   every frame is colored exactly once and nothing is dropped (the official
   release drops the tail). Shots shorter than F get one shorter segment.
 * :func:`held_drawing_groups` finds consecutive identical line-art frames
-  (animation on twos or threes) so that each drawing is colored once.
+  (animation on twos or threes) so that each drawing is colored once;
+  :func:`drawing_members` and :func:`keyframes_by_drawing` index the shot
+  by drawing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -132,3 +134,16 @@ def held_drawing_groups(sketches: Sequence[np.ndarray] | np.ndarray) -> list[int
         else:
             groups.append(index)
     return groups
+
+
+def drawing_members(groups: Sequence[int]) -> dict[int, list[int]]:
+    """The frames of each drawing: ``[0, 0, 2]`` -> ``{0: [0, 1], 2: [2]}``."""
+    members: dict[int, list[int]] = {}
+    for frame, group in enumerate(groups):
+        members.setdefault(group, []).append(frame)
+    return members
+
+
+def keyframes_by_drawing(groups: Sequence[int], keyframes: Mapping[int, object]) -> dict[int, object]:
+    """Keyframes keyed by their drawing (its first frame); the earliest keyframe of a drawing wins."""
+    return {groups[index]: keyframe for index, keyframe in sorted(keyframes.items(), reverse=True)}
