@@ -23,7 +23,9 @@ The color error of each object (ΔE) is summarised, for each output, for the
 background, the characters and props the first evaluated frame shows, and
 those entering later. Each PSNR is also given over the pixels of regions a keyframe shows
 (`longanimation evaluate --keyframe-ids`), with the share of pixels it does
-not show: the part of the long-term decay no reference-based method can avoid.
+not show: the part of the long-term decay no reference-based method can avoid,
+and the long-term PSNR each output would reach if the pixels a keyframe shows
+kept their short-term error (``psnr_long_without_covered_decay``).
 
 The summary is rewritten after every shot, and a rerun with the same model
 weights (not only the same folder), frames and size skips the seeds it
@@ -117,7 +119,7 @@ def main() -> None:
         return
     seeds = seeds_of(args.seeds)
     setting = {"model": args.model, "weights": model.weights_digest(), "frames": args.frames, "size": args.size,
-               "outputs": list(OUTPUTS), "metrics": list(METRICS), "keyframes": args.keyframes}
+               "outputs": list(OUTPUTS), "metrics": [*METRICS, HELD], "keyframes": args.keyframes}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
     with tempfile.TemporaryDirectory() as scratch:
@@ -132,6 +134,7 @@ def main() -> None:
 OUTPUTS = {"": "colorize", "flat_": "colorize --flat", "tracked_": "colorize --flat --track-regions"}
 TERMS = (("short_term", "short"), ("long_term", "long"))  # row key part -> evaluate's keyframe-coverage suffix
 METRICS = ("psnr", "ssim", "covered_psnr")
+HELD = "long_term_without_covered_decay_psnr"  # evaluate's psnr_long_without_covered_decay
 
 
 def write_flat_outputs(pred: Path, lineart: list[np.ndarray], keyframes: dict[int, np.ndarray]) -> None:
@@ -189,6 +192,7 @@ def score_shot(
             metrics |= {f"{prefix}{term}_{metric}": table[term][metric] for metric in ("psnr", "ssim")}
             metrics[f"{prefix}{term}_covered_psnr"] = coverage[f"covered_psnr_{short_name}"]
             metrics[f"{term}_uncovered_fraction"] = coverage[f"uncovered_fraction_{short_name}"]
+        metrics[prefix + HELD] = coverage["psnr_long_without_covered_decay"]
     ceiling = vae_round_trip_psnr(model, color)
     nearest = [min(args.keyframes, key=lambda k: abs(k - i)) for i in frames]
     copy_error = np.square((color[frames].astype(np.float64) - color[nearest]) / 255).mean()
@@ -214,7 +218,8 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
     uncovered = [f"{term}_uncovered_fraction" for term, _ in TERMS]
     errors = [f"{prefix}{key}" for prefix in OUTPUTS
               for key in ("background_delta_e", "shown_objects_delta_e", "unshown_objects_delta_e")]
-    for key in (*metrics, *uncovered, *errors, "vae_round_trip_psnr", "keyframe_copy_psnr"):
+    held = [f"{prefix}{HELD}" for prefix in OUTPUTS]
+    for key in (*metrics, *held, *uncovered, *errors, "vae_round_trip_psnr", "keyframe_copy_psnr"):
         values = np.array([row[key] for row in rows if row[key] is not None])
         summary[key] = {"mean": round(float(values.mean()), 3), "std": round(float(values.std()), 3)}
     with atomic_file(out / "summary.json") as tmp:
@@ -240,7 +245,10 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
     lines += ["", f"Keyframes at frames {', '.join(map(str, setting['keyframes']))}. "
               f"Pixels of regions no keyframe shows (colors no reference gives): short-term "
               f"{100 * short['mean']:.2f}%, long-term {100 * long['mean']:.2f} ± {100 * long['std']:.2f}% "
-              "(`longanimation evaluate --keyframe-ids`)."]
+              "(`longanimation evaluate --keyframe-ids`). Long-term PSNR if the pixels a keyframe shows kept "
+              "their short-term error all shot long (what decay remains is on pixels no keyframe shows): "
+              + ", ".join(f"`{command}` {summary[prefix + HELD]['mean']:.2f} ± {summary[prefix + HELD]['std']:.2f} dB"
+                          for prefix, command in OUTPUTS.items()) + "."]
     lines += ["", "Mean color error per object (ΔE in CIELAB, `evaluate --ids`; 2.3 is just noticeable):", "",
               "| output | background | characters and props in the first evaluated frame | those entering later |",
               "| --- | --- | --- | --- |"]

@@ -15,6 +15,7 @@ from longanimation.cli.app import main
 from longanimation.errors import UserError
 from longanimation.evaluation.distribution import frechet_distance, i3d_features, inception_features
 from longanimation.evaluation.frame_metrics import PSNR_CAP, to_protocol
+from longanimation.evaluation.keyframe_coverage import coverage_report
 from longanimation.evaluation.networks import I3D, FIDInceptionV3, LPIPSAlexNet
 from longanimation.evaluation.region_truth import load_region_truth
 from longanimation.evaluation.report import to_markdown
@@ -282,6 +283,7 @@ def test_keyframe_coverage_splits_what_no_keyframe_shows(shot):
     assert coverage["per_frame"]["uncovered_fraction"] == pytest.approx([0.0] * 5 + [box_share] * 11, abs=1e-6)
     assert coverage["uncovered_fraction_long"] == pytest.approx(11 * box_share / FRAMES, abs=1e-6)
     assert coverage["covered_psnr_long"] == PSNR_CAP  # every error is on the box
+    assert coverage["psnr_long_without_covered_decay"] == pytest.approx(coverage["psnr_long"])  # nothing decays
     assert coverage["psnr_long"] == pytest.approx(report["table"]["long_term"]["psnr"])
     assert coverage["psnr_long"] < PSNR_CAP
     assert "| long-term | 3.29% |" in (root / "a.md").read_text()
@@ -291,6 +293,19 @@ def test_keyframe_coverage_splits_what_no_keyframe_shows(shot):
     coverage = json.loads((root / "b.json").read_text())["keyframe_coverage"]
     assert coverage["keyframes"] == 2 and coverage["uncovered_fraction_long"] == 0.0
     assert coverage["covered_psnr_long"] == pytest.approx(coverage["psnr_long"]) and coverage["psnr_long"] < PSNR_CAP
+
+
+def test_long_term_without_covered_decay_keeps_only_the_uncovered_error():
+    """Covered error 0.1 in the short-term frames, 0.3 later; 4 of 16 pixels uncovered later, error 0.5."""
+    gt = np.zeros((4, 4, 4, 3))
+    maps = np.ones((4, 4, 4), np.int32)
+    maps[2:, :2, :2] = 2  # a region frame 0 does not show
+    pred = gt + np.array([0.1, 0.1, 0.3, 0.3])[:, None, None, None]
+    pred[2:, :2, :2] = 0.5
+    coverage = coverage_report(pred, gt, maps, maps[:1], short_frames=2)
+    late = (12 * 0.1**2 + 4 * 0.5**2) / 16  # covered pixels back at the short-term error
+    assert coverage["psnr_long_without_covered_decay"] == pytest.approx((2 * 20 + 2 * 10 * np.log10(1 / late)) / 4)
+    assert coverage["covered_psnr_long"] < coverage["covered_psnr_short"] == pytest.approx(20)
 
 
 def test_keyframe_ids_bad_inputs_exit_2_with_one_line(shot, capsys):

@@ -13,12 +13,14 @@ from longanimation.data.toon import ToonConfig, ToonWorld
 from longanimation.errors import UserError
 from longanimation.models.longanimation_model import LongAnimationModel
 from longanimation.pipeline.flat_colors import (
+    LineColors,
     TrackedRegions,
     closed_regions,
     continued_regions,
     flatten_frame,
     flatten_shot,
     keyframe_palette,
+    line_sides,
     region_medians,
     remove_lines,
     snap_to_palette,
@@ -148,9 +150,8 @@ def test_tracked_regions_keep_keyframe_colors_and_average_new_ones():
         lines = box_at(left)
         model = paint(lines, left, model_box, model_background, line=(10, 20, 30))
         regions = regions.follow(model, lines)
-        out = regions.paint(model, lines)
-        # However the model drifts, the areas followed from the keyframe keep its colors; lines keep the model's.
-        assert (out == paint(lines, left, red, blue, line=(10, 20, 30))).all()
+        # However the model drifts, the areas followed from the keyframe keep its colors, and the lines its lines'.
+        assert (regions.paint() == paint(lines, left, red, blue)).all()
         assert (flatten_frame(model, lines) == model).all()  # per frame, the drift would stay
     # The sliver a new line cuts off is new: the model's color, averaged over its track by pixels.
     split = box_at(8, split=True)
@@ -159,12 +160,45 @@ def test_tracked_regions_keep_keyframe_colors_and_average_new_ones():
     model = paint(box_at(8), 8, (90, 90, 90), blue)
     model[sliver] = (100, 0, 0)
     regions = regions.follow(model, split)
-    assert (regions.paint(model, split)[sliver] == (100, 0, 0)).all()
+    assert (regions.paint()[sliver] == (100, 0, 0)).all()
     model[sliver] = (0, 0, 100)
     regions = regions.follow(model, split)
-    assert (regions.paint(model, split)[sliver] == (50, 0, 50)).all()  # equal sizes: the mean of both frames
+    assert (regions.paint()[sliver] == (50, 0, 50)).all()  # equal sizes: the mean of both frames
     restored = TrackedRegions.from_state_dict(regions.state_dict())
-    assert (restored.follow(model, split).paint(model, split) == regions.follow(model, split).paint(model, split)).all()
+    assert (restored.follow(model, split).paint() == regions.follow(model, split).paint()).all()
+
+
+def test_line_sides_name_the_two_areas_a_stroke_separates():
+    lines = two_boxes()
+    labels, _ = closed_regions(lines)
+    near, far = line_sides(labels)
+    left, right = labels[5, 4], labels[5, 14]
+    assert (near[~lines] == 0).all() and (far[~lines] == 0).all()
+    assert {near[5, 9], far[5, 9]} == {left, right}  # the stroke between the two areas
+    assert near[0, 4] == left and far[0, 4] == 0  # the border: one area within two pixels
+    assert all((side == 0).all() for side in line_sides(np.zeros((4, 4), np.int32)))  # no line at all
+
+
+def test_lines_take_the_keyframe_line_colors_of_their_areas():
+    """Lines inked per character: the box's outline is green in the keyframe, the frame border black."""
+    green, red, blue = (0, 200, 0), (200, 30, 30), (30, 60, 220)
+    keyframe = paint(box_at(4), 4, red, blue)
+    outline = box_at(4) & ~box_at(4, size=0)
+    keyframe[outline] = green
+    regions = TrackedRegions.from_keyframe(keyframe, box_at(4))
+    moved = box_at(6)
+    model = paint(moved, 6, (90, 90, 90), (90, 90, 90), line=(10, 20, 30))
+    out = regions.follow(model, moved).paint()
+    box_outline = moved & ~box_at(6, size=0)
+    assert (out[box_outline] == green).all() and (out[moved & ~box_outline] == (0, 0, 0)).all()
+    # Lookup order: the pair's lines, else the lines nearest the near side, else all the keyframe's lines.
+    lines = regions.lines
+    box, background = label_at(box_at(4), 9, 6), label_at(box_at(4), 2, 2)
+    near, far = np.array([-1, box, background, box]), np.array([-1, background, -1, -1])
+    assert lines.lookup(near, far).tolist() == [[0, 0, 0], list(green), [0, 0, 0], list(green)]
+    assert lines.ink.tolist() == [0, 0, 0]  # the border's black is most of the keyframe's lines
+    empty = LineColors.from_keyframe(keyframe, *closed_regions(np.zeros((32, 32), bool)))
+    assert empty.lookup(np.array([-1, 1]), np.array([-1, 0])).tolist() == [[0, 0, 0]] * 2  # no lines: black
 
 
 def test_color_layer_fills_lines_with_the_nearest_color():

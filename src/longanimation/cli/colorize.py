@@ -51,7 +51,9 @@ def colorize(
         None, help="With --flat: areas within this RGB distance (0-441) of a keyframe color take it exactly."
     ),
     track_regions: bool = typer.Option(
-        False, "--track-regions", help="With --flat: areas followed from a keyframe keep its colors exactly."
+        False,
+        "--track-regions",
+        help="With --flat: areas followed from a keyframe keep its colors exactly, their lines its line colors.",
     ),
     color_layer: bool = typer.Option(
         False, "--color-layer", help="Also write color_layer/: the frames without lines (for compositing)."

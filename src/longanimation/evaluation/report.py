@@ -140,6 +140,9 @@ def _keyframe_coverage(section: dict) -> list[str]:
         "PSNR over the covered pixels is what a reference-based method could reach.",
         "",
         *_rows(["frames", "pixels not in a keyframe", "PSNR all pixels", "PSNR covered pixels"], rows),
+        "",
+        "Long-term PSNR if the covered pixels kept their short-term error (the decay left is the uncovered "
+        f"pixels'): {_number(section['psnr_long_without_covered_decay'])}",
     ]
 
 

@@ -21,7 +21,8 @@ memory and the fusion never see their output.
   (:func:`continued_regions`, the segment matching of paint-bucket tools such
   as BasicPBC), so an area keeps the keyframe's color exactly for as long as
   it can be followed from the keyframe, instead of having its color guessed
-  again in every frame;
+  again in every frame; its lines take the keyframe's line colors
+  (:class:`LineColors`: cel lines are inked per character, not black);
 * :func:`remove_lines`: every line pixel takes the color of the nearest
   non-line pixel (the color layer).
 """
@@ -132,31 +133,119 @@ def continued_regions(labels: np.ndarray, count: int, previous_labels: np.ndarra
     return np.where(mutual, partner, -1)
 
 
+def _nearest_paper(lineart: np.ndarray) -> np.ndarray:
+    """(H, W) int64: the flat index of the nearest non-line pixel of every pixel (a non-line pixel: itself)."""
+    # Distance to the nearest zero pixel (non-line), with that pixel's index as label.
+    _, nearest = cv2.distanceTransformWithLabels(
+        lineart.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    paper = ~lineart
+    source_of_label = np.zeros(int(nearest.max()) + 1, np.int64)
+    source_of_label[nearest[paper]] = np.flatnonzero(paper.ravel())
+    return source_of_label[nearest]
+
+
+# Offsets of a 5x5 window, farthest first: painting them in this order leaves the nearest one on top.
+_WINDOW = sorted(((dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if dy or dx), key=lambda o: -np.hypot(*o))
+
+
+def line_sides(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The two regions a line pixel separates: (H, W) int arrays ``near``, ``far`` (0 off the lines or none).
+
+    ``near`` is the region of the nearest non-line pixel; ``far`` the nearest
+    other region within two pixels (Chebyshev), so a stroke up to three
+    pixels wide between two areas names both.
+    """
+    lines = labels == 0
+    near, far = np.zeros_like(labels), np.zeros_like(labels)
+    if not lines.any() or lines.all():
+        return near, far
+    near[lines] = labels.ravel()[_nearest_paper(lines)][lines]
+    height, width = labels.shape
+    padded = np.pad(labels, 2)
+    for dy, dx in _WINDOW:
+        neighbour = padded[2 + dy : 2 + dy + height, 2 + dx : 2 + dx + width]
+        far = np.where(lines & (neighbour > 0) & (neighbour != near), neighbour, far)
+    return near, far
+
+
+@dataclass
+class LineColors:
+    """A keyframe's line colors, to paint the lines of the frames its regions are followed into.
+
+    Looked up for a line pixel from the keyframe regions its two sides
+    continue (:func:`line_sides`, :attr:`TrackedRegions.origin`): the median
+    color of the keyframe's lines between that pair of regions, else of the
+    lines nearest its near region, else (sides the keyframe does not show)
+    the median of all the keyframe's lines (``ink``).
+    """
+
+    pairs: np.ndarray  # (P,) int64, sorted: smaller * regions + larger keyframe region of a line between them
+    pair_colors: np.ndarray  # (P, 3) uint8
+    region_colors: np.ndarray  # (regions, 3) uint8: lines nearest each keyframe region
+    has_lines: np.ndarray  # (regions,) bool: the keyframe has line pixels nearest the region
+    ink: np.ndarray  # (3,) uint8
+
+    @classmethod
+    def from_keyframe(cls, keyframe: np.ndarray, labels: np.ndarray, count: int) -> LineColors:
+        lines = labels == 0
+        near, far = (side[lines].astype(np.int64) for side in line_sides(labels))
+        colors = keyframe[lines][None]  # (1, N, 3): the line pixels as one row for region_medians
+        sided = far > 0
+        keys, which = np.unique(np.minimum(near, far)[sided] * count + np.maximum(near, far)[sided], return_inverse=True)
+        pair_colors = region_medians(colors[:, sided], which.reshape(1, -1), len(keys))
+        ink = region_medians(colors, np.zeros((1, lines.sum()), np.int64), 1)[0]
+        has_lines = np.bincount(near, minlength=count) > 0
+        return cls(keys, pair_colors, region_medians(colors, near[None], count), has_lines, ink)
+
+    def lookup(self, near: np.ndarray, far: np.ndarray) -> np.ndarray:
+        """(N, 3) uint8 colors of line pixels between keyframe regions ``near`` and ``far`` (N,) (-1: not shown)."""
+        colors = np.broadcast_to(self.ink, (len(near), 3)).copy()
+        near_shown = (near >= 0) & self.has_lines[np.maximum(near, 0)]
+        colors[near_shown] = self.region_colors[near[near_shown]]
+        if len(self.pairs):
+            both = (near >= 0) & (far >= 0)
+            keys = np.minimum(near, far) * len(self.has_lines) + np.maximum(near, far)
+            slot = np.minimum(np.searchsorted(self.pairs, keys), len(self.pairs) - 1)
+            found = both & (self.pairs[slot] == keys)
+            colors[found] = self.pair_colors[slot[found]]
+        return colors
+
+
 @dataclass
 class TrackedRegions:
     """Tracked flat colors: the closed regions of the last finished frame and the color each one carries.
 
     A run starts from its keyframe, whose regions carry the keyframe's colors
-    exactly (``known``). In every following frame (:meth:`follow`) a region
-    that continues a region of the previous frame (:func:`continued_regions`)
-    inherits its color: exactly if it is a keyframe color, otherwise the
-    pixel-weighted mean of the model's region medians over the whole track
-    (``weight`` pixels so far), so one frame's guess for a region the
-    keyframes do not show does not stick. Regions that continue nothing
-    start a new track from the model's median.
+    exactly (``origin``: the keyframe region a region continues). In every
+    following frame (:meth:`follow`) a region that continues a region of the
+    previous frame (:func:`continued_regions`) inherits its color: exactly if
+    it is a keyframe color, otherwise the pixel-weighted mean of the model's
+    region medians over the whole track (``weight`` pixels so far), so one
+    frame's guess for a region the keyframes do not show does not stick.
+    Regions that continue nothing start a new track from the model's median.
+    Lines take the keyframe's line colors (``lines``) by the regions on
+    their two sides.
     """
 
     labels: np.ndarray  # (H, W) int32, 0 = line pixels
-    colors: np.ndarray  # (regions, 3) float64
-    known: np.ndarray  # (regions,) bool: the color is a keyframe's
-    weight: np.ndarray  # (regions,) float64: pixels behind an estimated color (0 for known ones)
+    colors: np.ndarray  # (regions,) + (3,) float64
+    origin: np.ndarray  # (regions,) int64: the keyframe region continued, -1 for lines and new tracks
+    weight: np.ndarray  # (regions,) float64: pixels behind an estimated color (0 for keyframe ones)
+    lines: LineColors
+
+    @property
+    def known(self) -> np.ndarray:
+        """(regions,) bool: the region carries a keyframe color."""
+        return self.origin >= 0
 
     @classmethod
     def from_keyframe(cls, keyframe: np.ndarray, lineart: np.ndarray) -> TrackedRegions:
         _check_sizes(keyframe, lineart)
         labels, count = closed_regions(lineart)
-        known = np.arange(count) > 0
-        return cls(labels, region_medians(keyframe, labels, count).astype(np.float64), known, np.zeros(count))
+        origin = np.where(np.arange(count) > 0, np.arange(count), -1)
+        colors = region_medians(keyframe, labels, count).astype(np.float64)
+        return cls(labels, colors, origin, np.zeros(count), LineColors.from_keyframe(keyframe, labels, count))
 
     def follow(self, frame: np.ndarray, lineart: np.ndarray) -> TrackedRegions:
         """The regions of the next frame (``frame``: the model's colors, ``lineart``: its line art)."""
@@ -168,40 +257,37 @@ class TrackedRegions:
         weight = np.where(continues, self.weight[source], 0.0) + sizes
         total = np.where(continues[:, None], self.colors[source] * self.weight[source, None], 0.0)
         estimate = (total + region_medians(frame, labels, count) * sizes[:, None]) / np.maximum(weight, 1)[:, None]
-        known = continues & self.known[source]
+        origin = np.where(continues, self.origin[source], -1)
+        known = origin >= 0
         colors = np.where(known[:, None], self.colors[source], estimate)
-        return TrackedRegions(labels, colors, known, np.where(known, 0.0, weight))
+        return TrackedRegions(labels, colors, origin, np.where(known, 0.0, weight), self.lines)
 
-    def paint(
-        self, frame: np.ndarray, lineart: np.ndarray, palette: np.ndarray | None = None, palette_tolerance: float = 0.0
-    ) -> np.ndarray:
-        """The finished frame: each region in its color (estimated ones snapped to ``palette``), lines as in ``frame``."""
+    def paint(self, palette: np.ndarray | None = None, palette_tolerance: float = 0.0) -> np.ndarray:
+        """The finished frame: each region in its color (estimated ones snapped to ``palette``), lines in the keyframe's."""
         colors = np.round(self.colors).astype(np.uint8)
         if palette is not None:
             colors = np.where(self.known[:, None], colors, snap_to_palette(colors, palette, palette_tolerance))
-        return np.where(lineart[..., None], frame, colors[self.labels])
+        painted = colors[self.labels]
+        line = self.labels == 0
+        near, far = line_sides(self.labels)  # 0 (no region) has origin -1: the keyframe does not show it
+        painted[line] = self.lines.lookup(self.origin[near[line]], self.origin[far[line]])
+        return painted
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {"labels": self.labels, "colors": self.colors, "known": self.known, "weight": self.weight}
+        fields = {"labels": self.labels, "colors": self.colors, "origin": self.origin, "weight": self.weight}
+        return fields | {f"lines.{name}": value for name, value in vars(self.lines).items()}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> TrackedRegions:
-        return cls(**{name: np.asarray(state[name]) for name in ("labels", "colors", "known", "weight")})
+        lines = LineColors(**{name: np.asarray(state[f"lines.{name}"]) for name in LineColors.__dataclass_fields__})
+        return cls(**{name: np.asarray(state[name]) for name in ("labels", "colors", "origin", "weight")}, lines=lines)
 
 
 def remove_lines(frame: np.ndarray, lineart: np.ndarray) -> np.ndarray:
     """The color layer: each line pixel of ``frame`` takes the color of the nearest non-line pixel."""
     if not lineart.any() or lineart.all():
         return frame.copy()
-    # Distance to the nearest zero pixel (non-line), with that pixel's index as label.
-    _, nearest = cv2.distanceTransformWithLabels(
-        lineart.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    paper = ~lineart
-    source_of_label = np.zeros(int(nearest.max()) + 1, np.int64)
-    source_of_label[nearest[paper]] = np.flatnonzero(paper.ravel())
-    pixels = frame.reshape(-1, 3)
-    return pixels[source_of_label[nearest]].reshape(frame.shape)
+    return frame.reshape(-1, 3)[_nearest_paper(lineart)].reshape(frame.shape)
 
 
 class FlatColors:
@@ -239,7 +325,7 @@ class FlatColors:
         if not self.track:
             return flatten_frame(image, lineart, self.palette, self.tolerance)
         self.regions = self.regions.follow(image, lineart)
-        return self.regions.paint(image, lineart, self.palette, self.tolerance)
+        return self.regions.paint(self.palette, self.tolerance)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         return self.regions.state_dict() if self.regions is not None else {}

@@ -85,7 +85,7 @@ class ColorizeOptions:
     width: int | None = None
     # Output post-processing (never fed back to the model): one color per closed region of the
     # line art, snapped to the keyframes' colors within palette_tolerance (RGB distance) if given;
-    # track_regions: regions followed from their keyframe keep its colors (flat_colors.TrackedRegions).
+    # track_regions: regions followed from their keyframe keep its colors, lines its line colors (flat_colors.TrackedRegions).
     flat_colors: bool = False
     palette_tolerance: float | None = None
     track_regions: bool = False

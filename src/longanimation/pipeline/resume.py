@@ -32,7 +32,7 @@ from ..errors import UserError
 from ..models.memory_state import MemoryState
 
 STATE_DIR = ".longanimation-state"
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def fingerprint(*parts: bytes | str | np.ndarray) -> str:
