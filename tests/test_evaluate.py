@@ -286,7 +286,9 @@ def test_keyframe_coverage_splits_what_no_keyframe_shows(shot):
     assert coverage["psnr_long_without_covered_decay"] == pytest.approx(coverage["psnr_long"])  # nothing decays
     assert coverage["psnr_long"] == pytest.approx(report["table"]["long_term"]["psnr"])
     assert coverage["psnr_long"] < PSNR_CAP
-    assert "| long-term | 3.29% |" in (root / "a.md").read_text()
+    markdown = (root / "a.md").read_text()
+    assert "| long-term | 3.29% |" in markdown
+    assert f"kept their short-term error (the decay left is the uncovered pixels'): {coverage['psnr_long']:.2f}" in markdown
 
     keyframes = [str(world / "regions" / name) for name in ("00000.png", "00005.png")]
     assert main([*base, *(x for k in keyframes for x in ("--keyframe-ids", k)), "--out", str(root / "b.json"), "-q"]) == 0
