@@ -30,7 +30,7 @@ memory and the fusion never see their output.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -274,12 +274,12 @@ class TrackedRegions:
         return painted
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        fields = {"labels": self.labels, "colors": self.colors, "origin": self.origin, "weight": self.weight}
-        return fields | {f"lines.{name}": value for name, value in vars(self.lines).items()}
+        lines = {f"lines.{field.name}": getattr(self.lines, field.name) for field in fields(LineColors)}
+        return {"labels": self.labels, "colors": self.colors, "origin": self.origin, "weight": self.weight} | lines
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, np.ndarray]) -> TrackedRegions:
-        lines = LineColors(**{name: np.asarray(state[f"lines.{name}"]) for name in LineColors.__dataclass_fields__})
+        lines = LineColors(**{field.name: np.asarray(state[f"lines.{field.name}"]) for field in fields(LineColors)})
         return cls(**{name: np.asarray(state[name]) for name in ("labels", "colors", "origin", "weight")}, lines=lines)
 
 
