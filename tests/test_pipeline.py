@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from longanimation.data.lineart import lineart_to_image
@@ -137,6 +138,82 @@ def test_resume_after_stop_is_identical(pipeline, shot, tmp_path):
         assert part.path(index).read_bytes() == full.path(index).read_bytes(), index
     with pytest.raises(UserError, match="other inputs"):
         pipeline(sketches, {0: colors[40]}, "", options, sink=part, state_dir=tmp_path / "part", resume=True)
+
+
+@pytest.fixture(scope="module")
+def memory_pipeline():
+    """A pipeline whose DGLM acts: the preset's zero output projection (eq. 4) made random."""
+    model = LongAnimationModel.from_preset("tiny", seed=0)
+    generator = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for parameter in model.dglm.proj_out.parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator))
+    return LongAnimationPipeline(model)
+
+
+def test_every_memory_mode_changes_the_output(memory_pipeline, shot):
+    sketches, colors = shot
+    outputs = {
+        mode: memory_pipeline(sketches[:40], {0: colors[0]}, "", ColorizeOptions(**FAST, memory=mode)).frames
+        for mode in ("none", "local", "global", "both")
+    }
+    for mode, frames in outputs.items():
+        assert np.array_equal(frames[:17], outputs["none"][:17]), mode  # first segment: SketchDiT alone
+    modes = list(outputs)
+    for index, first in enumerate(modes):
+        for second in modes[index + 1 :]:
+            assert not np.array_equal(outputs[first], outputs[second]), (first, second)
+
+
+def test_a_run_starts_without_the_local_memory_of_another_run(memory_pipeline, shot, monkeypatch):
+    sketches, colors = shot
+    seen = []
+    original = memory_pipeline._memory_inputs
+
+    def spy(state, job_index, options):
+        views = original(state, job_index, options)
+        seen.append(None if views is None else views["local_view"].num_tokens)
+        return views
+
+    monkeypatch.setattr(memory_pipeline, "_memory_inputs", spy)
+    options = ColorizeOptions(**FAST, memory="both", collapse_held_drawings=False)
+    _, jobs = memory_pipeline.plan(sketches[:60], [20], options.resolved(memory_pipeline.model))
+    memory_pipeline(sketches[:60], {20: colors[20]}, "", options)
+    assert len(seen) == len(jobs)
+    for job, local_tokens in zip(jobs, seen):
+        if job.segment.index == 0:
+            assert not local_tokens, job  # the first segment of a run has no latest segment of its own
+        else:
+            assert local_tokens > 0, job
+
+
+def test_pipeline_fusion_blends_all_overlap_latents(pipeline, shot, monkeypatch):
+    from longanimation.pipeline import fusion as fusion_module
+
+    sketches, colors = shot
+    blended = []
+    original = fusion_module.fusion_weights
+    monkeypatch.setattr(fusion_module, "fusion_weights", lambda count: blended.append(count) or original(count))
+    options = ColorizeOptions(**FAST, fusion_start=2, segment_frames=17, overlap=4, collapse_held_drawings=False)
+    pipeline(sketches[:40], {0: colors[0]}, "", options)
+    _, jobs = pipeline.plan(sketches[:40], [0], options.resolved(pipeline.model))
+    compression = pipeline.backbone.temporal_compression
+    # Segments sharing C + 1 frames blend C / compression latents (eq. 6) in each of the 2 late steps;
+    # the tail segment is shifted back and shares more.
+    expected = [(job.segment.overlap - 1) // compression for job in jobs if job.segment.index for _ in range(2)]
+    assert expected[0] == 4 // compression and blended == expected
+
+
+def test_resume_refuses_other_weights_of_the_same_preset(shot, tmp_path):
+    sketches, colors = shot
+    options = ColorizeOptions(**FAST, collapse_held_drawings=False)
+    names = [f"{i:05d}" for i in range(40)]
+    first = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    sink = FrameFolderSink(tmp_path, names)
+    first(sketches[:40], {0: colors[0]}, "", options, sink=sink, state_dir=tmp_path, stop_after_jobs=1)
+    retrained = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=1))
+    with pytest.raises(UserError, match="other inputs, options or model"):
+        retrained(sketches[:40], {0: colors[0]}, "", options, sink=sink, state_dir=tmp_path, resume=True)
 
 
 @pytest.fixture(scope="module")

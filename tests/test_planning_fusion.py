@@ -46,7 +46,7 @@ def test_segments_cover_every_frame_once_on_the_latent_grid(frames, segment, ove
 def test_regular_segments_share_overlap_plus_one_frames():
     segments = plan_segments(300, 81, 16)
     assert [s.start for s in segments[:3]] == [0, 64, 128]
-    assert segments[1].overlap == 17 and overlap_latent_frames(17) == 4
+    assert segments[1].overlap == 17 and overlap_latent_frames(17, 4) == 4
 
 
 def test_bad_segment_settings():
@@ -87,7 +87,7 @@ def test_fusion_weights_match_official_release():
 
 def test_fusion_blends_only_late_steps_and_aligned_latents():
     steps, latents = 10, 5
-    fusion = ColorConsistencyFusion(num_steps=steps, fusion_start=4)
+    fusion = ColorConsistencyFusion(num_steps=steps, fusion_start=4, temporal_compression=4)
     previous = [torch.full((1, latents, 2, 3, 3), float(step)) for step in range(steps)]
     fusion.begin_segment()
     for step in range(steps):
@@ -102,14 +102,43 @@ def test_fusion_blends_only_late_steps_and_aligned_latents():
     assert torch.allclose(fused[:, 2], torch.full_like(fused[:, 2], 2 * alpha * 100 + (1 - 2 * alpha) * 7))
     assert torch.equal(fused[:, 0], new[:, 0]) and torch.equal(fused[:, 3:], new[:, 3:])
     state = fusion.state_dict()
-    restored = ColorConsistencyFusion(num_steps=steps, fusion_start=4)
+    restored = ColorConsistencyFusion(num_steps=steps, fusion_start=4, temporal_compression=4)
     restored.load_state_dict(state)
     assert torch.equal(restored.blend(new, 7, 9), fused)
 
 
 def test_fusion_disabled_and_bad_start():
-    fusion = ColorConsistencyFusion(num_steps=10, fusion_start=0)
+    fusion = ColorConsistencyFusion(num_steps=10, fusion_start=0, temporal_compression=4)
     assert not any(fusion.is_late(step) for step in range(10))
-    assert all(ColorConsistencyFusion(num_steps=10, fusion_start=10).is_late(s) for s in range(10))
+    assert all(ColorConsistencyFusion(num_steps=10, fusion_start=10, temporal_compression=4).is_late(s) for s in range(10))
     with pytest.raises(ValueError):
-        ColorConsistencyFusion(num_steps=10, fusion_start=11)
+        ColorConsistencyFusion(num_steps=10, fusion_start=11, temporal_compression=4)
+
+
+def latent_pixel_frames(start: int, latent: int, compression: int) -> range:
+    """Pixel frames (in shot positions) that latent ``latent`` of a segment starting at ``start`` covers."""
+    if latent == 0:
+        return range(start, start + 1)
+    return range(start + (latent - 1) * compression + 1, start + latent * compression + 1)
+
+
+@pytest.mark.parametrize("compression,segment_frames,overlap", [(1, 17, 4), (4, 17, 4), (4, 81, 16)])
+def test_fusion_pairs_latents_that_cover_the_same_frames(compression, segment_frames, overlap):
+    first, second = plan_segments(3 * segment_frames, segment_frames, overlap, compression)[:2]
+    latents = (segment_frames - 1) // compression + 1
+    count = overlap_latent_frames(second.overlap, compression)
+    assert count == overlap // compression  # C / compression latents are blended (eq. 6)
+    fusion = ColorConsistencyFusion(num_steps=3, fusion_start=3, temporal_compression=compression)
+    previous = torch.arange(latents, dtype=torch.float32).view(1, latents, 1, 1, 1).expand(1, latents, 2, 2, 2)
+    fusion.begin_segment()
+    fusion.record(previous, 0, tail_latents=count)
+    fusion.end_segment()
+    new = torch.full((1, latents, 2, 2, 2), 1000.0)
+    fused = fusion.blend(new, 0, second.overlap)
+    weights = fusion_weights(count)
+    for k in range(1, count + 1):
+        partner = latents - count + k - 1  # 0-based index of z_{i-1}^{L-C+k}, k 1-based
+        expected = weights[k - 1] * 1000.0 + (1 - weights[k - 1]) * partner
+        assert torch.allclose(fused[:, k], torch.full_like(fused[:, k], float(expected)))
+        assert latent_pixel_frames(second.start, k, compression) == latent_pixel_frames(first.start, partner, compression)
+    assert torch.equal(fused[:, 0], new[:, 0]) and torch.equal(fused[:, count + 1 :], new[:, count + 1 :])

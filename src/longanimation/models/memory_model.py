@@ -410,6 +410,10 @@ class LongVideoMemoryModel(PretrainedModule):
         stats.pending_frames, stats.summaries = state.num_pending, len(state.cache)
         return stats
 
+    def clear_local(self, state: MemoryState) -> None:
+        """Empty the local view (a new run of the shot starts: it has no latest segment yet)."""
+        state.local = self.new_state().local
+
     def local_summaries(self, embeds: torch.Tensor, stats: AppendStats | None = None) -> MemoryView:
         """A batch's LM tokens ``(T, n, hidden)`` encoded on their own with the finest chunking."""
         finest = self.config.chunk_sizes[-1]

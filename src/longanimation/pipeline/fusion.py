@@ -27,8 +27,13 @@ from dataclasses import dataclass, field
 import torch
 
 
-def overlap_latent_frames(overlap_frames: int, temporal_compression: int = 4) -> int:
-    """Aligned latent frames shared by two segments that share ``overlap_frames`` pixel frames."""
+def overlap_latent_frames(overlap_frames: int, temporal_compression: int) -> int:
+    """Aligned latent frames shared by two segments that share ``overlap_frames`` pixel frames.
+
+    The compression is the backbone VAE's (4 for CogVideoX, 1 for the tiny
+    VAE); it has no default so that the blended latents and the recorded tails
+    are always counted on the same grid.
+    """
     return max(overlap_frames - 1, 0) // temporal_compression
 
 
@@ -45,12 +50,12 @@ class ColorConsistencyFusion:
     ``fusion_start`` is t_st counted in sampling steps: blending happens in the
     last ``fusion_start`` of ``num_steps`` steps (paper: 20 of 50). Set it to
     ``num_steps`` to blend at every step (the local-fusion paradigm of LVCD),
-    or to 0 to disable fusion.
+    or to 0 to disable fusion. ``temporal_compression`` is the backbone VAE's.
     """
 
     num_steps: int
     fusion_start: int
-    temporal_compression: int = 4
+    temporal_compression: int
     stored: dict[int, torch.Tensor] = field(default_factory=dict)
     _next: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 

@@ -35,6 +35,7 @@ frame becomes the next reference).
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
@@ -208,6 +209,11 @@ class LongAnimationPipeline:
         self.device = next(model.sketch_dit.parameters()).device
         self.dtype = next(model.sketch_dit.parameters()).dtype
 
+    @functools.cached_property
+    def weights_digest(self) -> str:
+        """The model's weights digest, part of a run's fingerprint: a retrained model never resumes a run."""
+        return self.model.weights_digest()
+
     # ------------------------------------------------------------------ planning
     def plan(
         self, sketches: np.ndarray, keyframe_indices: list[int], options: ColorizeOptions
@@ -268,7 +274,7 @@ class LongAnimationPipeline:
 
         key = fingerprint(
             sketches, *[a for k in sorted(keyframes) for a in (str(k), keyframes[k])], prompt,
-            json.dumps(asdict(options), sort_keys=True), self.model.preset, str(sum(p.numel() for p in self.model.parameters())),
+            json.dumps(asdict(options), sort_keys=True), self.model.preset, self.weights_digest,
         )
         if resume and options.memory_update == "reencode":
             raise UserError("--resume needs the streaming memory (re-encoding keeps the whole history in RAM)")
@@ -280,7 +286,9 @@ class LongAnimationPipeline:
         history: list[np.ndarray] = []  # generated frames, kept only to re-encode them (baseline)
 
         text = self._encode_prompt(prompt, options)
-        fusion = ColorConsistencyFusion(options.num_inference_steps, options.fusion_start)
+        fusion = ColorConsistencyFusion(
+            options.num_inference_steps, options.fusion_start, self.backbone.temporal_compression
+        )
         fusion.load_state_dict(state.fusion)
         if flat_colors is not None:
             flat_colors.load_state_dict(state.flat_colors)
@@ -289,6 +297,9 @@ class LongAnimationPipeline:
             job = jobs[job_index]
             if memory_on and options.memory_update == "reencode" and history:
                 state.memory = self._reencoded_memory(keyframe_stack, history)
+            if memory_on and job.segment.index == 0:
+                # The local memory is the latest segment of this run; another run's would leak its direction.
+                self.model.memory_model.clear_local(state.memory)
             step_callback = None
             if progress is not None:
                 step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
