@@ -67,7 +67,7 @@ def colorize(
     """Color every frame of INPUT from the keyframes (LongAnimation, segment by segment with memory)."""
     import numpy as np
 
-    from ..data.lineart import binarize_frames, image_to_lineart, is_binary
+    from ..data.lineart import binarize_frames, frames_have_light_lines, image_to_lineart, is_binary
     from ..data.lineart_extraction import extract_lineart
     from ..data.video_io import is_video_path, read_image, read_shot
 
@@ -84,7 +84,8 @@ def colorize(
                 f"line art frame {shot.names[bad]} is not binary (gray or colored pixels): pass --binarize, "
                 "--extract-sketches for colored frames, or run `longanimation binarize` first"
             )
-        sketches = np.stack([image_to_lineart(frame) for frame in shot.frames])
+        light_lines = frames_have_light_lines(shot.frames)  # white on black, as `binarize` detects it
+        sketches = np.stack([image_to_lineart(frame, light_lines=light_lines) for frame in shot.frames])
 
     keyframes = {}
     for spec in keyframe:

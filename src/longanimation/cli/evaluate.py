@@ -70,7 +70,7 @@ def evaluate_command(
     from ..data.video_io import read_shot
     from ..evaluation.region_truth import load_region_truth, read_region_map
     from ..evaluation.report import markdown_path, write_report
-    from ..evaluation.runner import ConsistencyInputs, Networks, evaluate, resolve_device
+    from ..evaluation.runner import ConsistencyInputs, Networks, check_frame_sizes, evaluate, resolve_device
     from ..evaluation.segments import fixed_segments, official_segments, read_segments
 
     started = time.perf_counter()
@@ -89,6 +89,10 @@ def evaluate_command(
     pred_shot, gt_shot = read_shot(pred), read_shot(gt)
     if pred_shot.num_frames != gt_shot.num_frames:
         raise UserError(f"--pred has {pred_shot.num_frames} frames but --gt has {gt_shot.num_frames}; they must match")
+    try:
+        check_frame_sizes(pred_shot.frames.shape, gt_shot.frames.shape)
+    except UserError as error:
+        raise UserError(f"--pred {pred} and --gt {gt} do not match: {error}") from None
     consistency = None
     if ids is not None:
         truth = load_region_truth(ids, manifest)

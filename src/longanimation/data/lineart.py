@@ -35,13 +35,17 @@ def lineart_to_image(mask: np.ndarray) -> np.ndarray:
     return np.where(mask, np.uint8(0), np.uint8(255))
 
 
-def image_to_lineart(image: np.ndarray) -> np.ndarray:
-    """Read a line-art image stored with the on-disk convention (dark lines on white) as a mask.
+def image_to_lineart(image: np.ndarray, *, light_lines: bool | None = False) -> np.ndarray:
+    """Read a binary line-art image as a mask: by default the on-disk convention (dark lines on white).
 
     Pixels darker than mid-gray are lines, so slightly compressed copies (an mp4
-    of a binary sketch) come back as the mask they were written from.
+    of a binary sketch) come back as the mask they were written from. With
+    ``light_lines=True`` the image has white lines on black (pixels lighter than
+    mid-gray are lines); ``None`` detects it (:func:`has_light_lines`). For a
+    whole shot decide once with :func:`frames_have_light_lines`, as
+    :func:`binarize_frames` does.
     """
-    return binarize(image, threshold=127, invert=False)
+    return binarize(image, threshold=127, invert=light_lines)
 
 
 def binarize(image: np.ndarray, threshold: int = PAPER_THRESHOLD, *, invert: bool | None = None) -> np.ndarray:

@@ -8,9 +8,20 @@ A shot is a stack of frames with a frame rate and per-frame names:
 * **write** to a folder of PNG frames or to an H.264 / yuv420p video at the
   shot's frame rate.
 
-Every writer is atomic (see :mod:`longanimation.atomic`), and every problem
-with an input (missing path, empty folder, corrupt or non-image file, mixed
-frame sizes) raises :class:`~longanimation.errors.UserError` with one line.
+Every image mode Pillow opens is read as 8-bit: 16-bit gray (``I;16``,
+``I;16B``, ``I``) and 16-bit color are scaled (65535 -> 255), not clipped;
+palette, CMYK, YCbCr, LAB and HSV images are converted to RGB; 1-bit images
+become black and white; anything transparent (RGBA, LA, PA, a palette or gray
+image with a transparent color) is composited over white unless "RGBA" is asked for.
+
+Writers never leave a half-written output and never delete a file they did not
+write: a new or empty output folder appears complete or not at all (see
+:mod:`longanimation.atomic`); an output folder that holds files is refused
+unless ``overwrite`` is set, and then only the frame files written replace
+files of the same name. Every problem with an input (missing path, empty
+folder, corrupt or non-image file, mixed frame sizes, two frames with the same
+name) or with an output (not writable, disk full) raises
+:class:`~longanimation.errors.UserError` with one line.
 """
 
 from __future__ import annotations
@@ -18,6 +29,8 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -107,13 +120,48 @@ def read_image(path: str | os.PathLike, mode: str = "RGB") -> np.ndarray:
 
 
 def _convert(image: Image.Image, mode: str) -> np.ndarray:
-    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    image = _eight_bit(image)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
     if mode == "RGBA":
         return np.asarray(image.convert("RGBA"))
     if has_alpha:
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(white, image.convert("RGBA"))
     return np.asarray(image.convert(mode))
+
+
+# Modes Pillow converts to "RGB", "RGBA" and "L" directly and correctly.
+_EIGHT_BIT_MODES = frozenset({"1", "L", "LA", "P", "PA", "RGB", "RGBA"})
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """``image`` in one of :data:`_EIGHT_BIT_MODES`, its values scaled to 0..255.
+
+    Pillow's own conversion clips integer gray (``I;16*``, ``I``) at 255, so a
+    16-bit image would come out nearly white: it is scaled here instead
+    (``I``, 32-bit in Pillow, holds 16-bit gray from PNG, PGM and TIFF files,
+    so it is read on the 16-bit scale too, values outside 0..65535 clipped).
+    Float gray (``F``) within 0..1 is scaled by 255, otherwise read as 0..255.
+    A transparent gray level (``transparency`` of a 16-bit gray PNG) becomes alpha.
+    """
+    mode = image.mode
+    if mode == "I" or mode.startswith("I;16"):
+        values = np.asarray(image).astype(np.float64)
+        gray = Image.fromarray(np.rint(np.clip(values, 0, 65535) / 257.0).astype(np.uint8), "L")
+        transparent = image.info.get("transparency")
+        if isinstance(transparent, int):
+            alpha = np.where(values == transparent, np.uint8(0), np.uint8(255))
+            return Image.merge("LA", (gray, Image.fromarray(alpha, "L")))
+        return gray
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image).astype(np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        scale = 255.0 if values.size and values.min() >= 0.0 and values.max() <= 1.0 else 1.0
+        return Image.fromarray(np.rint(np.clip(values * scale, 0, 255)).astype(np.uint8), "L")
+    if mode in ("La", "RGBa"):  # premultiplied alpha
+        return image.convert(mode.upper())
+    if mode not in _EIGHT_BIT_MODES:  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+        return image.convert("RGB")
+    return image
 
 
 def _check_mode(mode: str) -> None:
@@ -135,6 +183,7 @@ def read_shot(path: str | os.PathLike, *, mode: str = "RGB", fps: float | None =
         files = list_image_files(path)
         if not files:
             raise UserError(f"input folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+        _refuse_shared_names(files, path)
         frames = _stack_same_size((read_image(file, mode) for file in files), [f.name for f in files], path)
         return Shot(frames, fps or DEFAULT_FPS, [file.stem for file in files])
     suffix = path.suffix.lower()
@@ -147,6 +196,18 @@ def read_shot(path: str | os.PathLike, *, mode: str = "RGB", fps: float | None =
         f"input {path} is neither a folder, a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
         f"nor an image ({', '.join(sorted(IMAGE_SUFFIXES))})"
     )
+
+
+def _refuse_shared_names(files: Sequence[Path], folder: Path) -> None:
+    """Two images whose names differ only in suffix (or case) would be one output frame: refuse them."""
+    seen: dict[str, Path] = {}
+    for file in files:
+        other = seen.setdefault(file.stem.casefold(), file)
+        if other is not file:
+            raise UserError(
+                f"input folder {folder} holds two images for frame {file.stem}: {other.name} and {file.name}; "
+                "keep one of them"
+            )
 
 
 def _stack_same_size(frames: Iterable[np.ndarray], labels: Sequence[str], source: Path) -> np.ndarray:
@@ -185,17 +246,96 @@ def read_video(path: str | os.PathLike, mode: str = "RGB") -> tuple[np.ndarray, 
 
 
 def write_png_folder(
-    directory: str | os.PathLike, frames: np.ndarray | Sequence[np.ndarray], names: Sequence[str] | None = None
+    directory: str | os.PathLike,
+    frames: np.ndarray | Sequence[np.ndarray],
+    names: Sequence[str] | None = None,
+    *,
+    overwrite: bool = True,
 ) -> Path:
-    """Write frames as ``NAME.png`` into ``directory`` (replaced whole, atomically)."""
+    """Write frames as ``NAME.png`` into ``directory``; files it does not write are never touched.
+
+    A new (or empty) folder is written atomically: it appears complete or not
+    at all. A folder that holds files is refused when ``overwrite`` is False;
+    otherwise the frames are written into a hidden staging folder inside it
+    and then moved in, replacing only the files of the same names. A write
+    that fails (disk full, permissions) raises :class:`UserError` naming the
+    folder; the frames are moved in only once all of them are written, so a
+    failed write leaves the folder as it was.
+    """
     directory = Path(directory)
     names = list(names) if names is not None else index_names(len(frames))
     if len(names) != len(frames):
         raise ValueError(f"{len(frames)} frames but {len(names)} names")
-    with atomic_dir(directory) as tmp:
-        for name, frame in zip(names, frames, strict=True):
-            Image.fromarray(np.ascontiguousarray(frame)).save(tmp / f"{name}.png")
+    if len({name.casefold() for name in names}) != len(names):
+        raise ValueError("frame names must be unique (ignoring case)")
+    occupied = _check_folder(directory, overwrite=overwrite)
+    try:
+        if occupied:
+            _merge_pngs(directory, frames, names)
+        else:
+            with atomic_dir(directory) as tmp:
+                _save_pngs(tmp, frames, names)
+    except OSError as error:
+        raise UserError(f"cannot write frames to {directory}: {_reason(error)}") from None
     return directory
+
+
+def check_output(path: str | os.PathLike, *, overwrite: bool) -> bool:
+    """Refuse an output that is there already, unless ``overwrite``; True if ``path`` is a folder holding files.
+
+    A video path (by suffix) must not be a folder, nor an existing file
+    without ``overwrite``; any other path is a frame folder, refused when it
+    holds files (hidden ones too) and ``overwrite`` is False.
+    """
+    path = Path(path)
+    if is_video_path(path):
+        if path.is_dir():
+            raise UserError(f"output {path} is a folder, not a video file")
+        if path.exists() and not overwrite:
+            raise UserError(f"output {path} exists: choose another path, or pass --overwrite to replace it")
+        return False
+    return _check_folder(path, overwrite=overwrite)
+
+
+def _check_folder(path: Path, *, overwrite: bool) -> bool:
+    if path.exists() and not path.is_dir():
+        raise UserError(f"output {path} exists and is not a folder")
+    try:
+        occupied = path.is_dir() and any(path.iterdir())
+    except OSError as error:
+        raise UserError(f"cannot look into output folder {path}: {_reason(error)}") from None
+    if occupied and not overwrite:
+        raise UserError(
+            f"output folder {path} is not empty: choose another folder, or pass --overwrite to replace "
+            "its frames (other files are kept)"
+        )
+    return occupied
+
+
+def _save_pngs(folder: Path, frames: Iterable[np.ndarray], names: Sequence[str]) -> None:
+    for name, frame in zip(names, frames, strict=True):
+        Image.fromarray(np.ascontiguousarray(frame)).save(folder / f"{name}.png")
+
+
+def _merge_pngs(directory: Path, frames: Iterable[np.ndarray], names: Sequence[str]) -> None:
+    """Write every frame into a staging folder inside ``directory``, then move them in by name."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {directory} is not writable")
+    blocked = next((directory / f"{name}.png" for name in names if (directory / f"{name}.png").is_dir()), None)
+    if blocked is not None:
+        raise UserError(f"cannot write frame {blocked}: a folder of that name is in the way")
+    staging = Path(tempfile.mkdtemp(prefix=".longanimation-", suffix=".tmp", dir=directory))
+    try:
+        _save_pngs(staging, frames, names)
+        for name in names:
+            os.replace(staging / f"{name}.png", directory / f"{name}.png")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _reason(error: OSError) -> str:
+    """The system's words for an OSError (``No space left on device``), without the repeated path."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 class VideoWriter:
@@ -228,7 +368,11 @@ class VideoWriter:
     def __enter__(self) -> VideoWriter:
         self._stack = contextlib.ExitStack()
         tmp = self._stack.enter_context(atomic_file(self.path))
-        self._container = av.open(str(tmp), mode="w", format=self._format)
+        try:
+            self._container = av.open(str(tmp), mode="w", format=self._format)
+        except BaseException as error:  # the temporary file must not outlive a writer that never opened
+            self._stack.__exit__(type(error), error, error.__traceback__)
+            raise
         return self
 
     def write(self, frame: np.ndarray) -> None:
@@ -276,8 +420,27 @@ def write_video(path: str | os.PathLike, frames: Iterable[np.ndarray], fps: floa
     return Path(path)
 
 
-def write_frames(path: str | os.PathLike, shot_frames: np.ndarray, fps: float, names: Sequence[str] | None = None) -> Path:
-    """Write to a video if ``path`` has a video suffix, else to a PNG folder."""
-    if is_video_path(path):
+def write_frames(
+    path: str | os.PathLike,
+    shot_frames: np.ndarray,
+    fps: float,
+    names: Sequence[str] | None = None,
+    *,
+    overwrite: bool = True,
+) -> Path:
+    """Write to a video if ``path`` has a video suffix, else to a PNG folder (:func:`write_png_folder`).
+
+    With ``overwrite`` False an existing video file or a folder holding files
+    is refused. Failures to write (disk full, permissions) raise
+    :class:`UserError` naming ``path``.
+    """
+    path = Path(path)
+    if not is_video_path(path):
+        return write_png_folder(path, shot_frames, names, overwrite=overwrite)
+    check_output(path, overwrite=overwrite)
+    try:
         return write_video(path, shot_frames, fps)
-    return write_png_folder(path, shot_frames, names)
+    except OSError as error:
+        raise UserError(f"cannot write video {path}: {_reason(error)}") from None
+    except av.FFmpegError as error:
+        raise UserError(f"cannot write video {path}: {error.strerror or error}") from None

@@ -57,6 +57,36 @@ VARIANCE_NOTE = (
 )
 
 
+ASPECT_TOLERANCE = 0.01  # relative; at least one pixel either way (odd sizes padded to even by the video writer)
+
+
+def check_frame_sizes(pred_shape: tuple[int, ...], gt_shape: tuple[int, ...]) -> str | None:
+    """Refuse frames of different aspect ratios; say how frames of one aspect but two sizes are compared.
+
+    The protocol resizes both to :data:`PROTOCOL_SIZE` squared, which compares
+    the same picture only when both have the same aspect ratio (within one
+    pixel or :data:`ASPECT_TOLERANCE`). Returns None for equal sizes, else the
+    note the report carries.
+    """
+    (pred_h, pred_w), (gt_h, gt_w) = pred_shape[1:3], gt_shape[1:3]
+    if (pred_h, pred_w) == (gt_h, gt_w):
+        return None
+    if min(pred_h, pred_w, gt_h, gt_w) < 1:
+        raise UserError(f"empty frames: prediction {pred_w}x{pred_h}, ground truth {gt_w}x{gt_h}")
+    width_off = abs(pred_w * gt_h / pred_h - gt_w) > max(1.0, ASPECT_TOLERANCE * gt_w)
+    height_off = abs(pred_h * gt_w / pred_w - gt_h) > max(1.0, ASPECT_TOLERANCE * gt_h)
+    if width_off or height_off:
+        raise UserError(
+            f"prediction frames are {pred_w}x{pred_h} but ground-truth frames are {gt_w}x{gt_h}: their aspect "
+            f"ratios differ ({pred_w / pred_h:.3f} vs {gt_w / gt_h:.3f}), so they cannot show the same picture; "
+            "give frames of the same size (or at least the same aspect ratio)"
+        )
+    return (
+        f"Prediction frames ({pred_w}x{pred_h}) and ground-truth frames ({gt_w}x{gt_h}) differ in size but not "
+        f"in aspect ratio: both are resized to {PROTOCOL_SIZE}x{PROTOCOL_SIZE} before scoring, as always."
+    )
+
+
 def skipped_reason(metric: str) -> str:
     """Why ``metric`` did not run when its weights were not given."""
     option, needs = WEIGHTS[metric]
@@ -133,9 +163,14 @@ def evaluate(
     networks: Networks,
     consistency: ConsistencyInputs | None = None,
 ) -> dict:
-    """All metrics of uint8 (T, H, W, 3) ``pred`` against ``gt`` (sizes may differ; frame counts may not)."""
+    """All metrics of uint8 (T, H, W, 3) ``pred`` against ``gt``.
+
+    Frame counts must match, and so must aspect ratios (:func:`check_frame_sizes`);
+    sizes may differ, and the report's notes then say so.
+    """
     if len(pred) != len(gt):
         raise UserError(f"prediction has {len(pred)} frames but the ground truth has {len(gt)}")
+    size_note = check_frame_sizes(pred.shape, gt.shape)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     colors = None
@@ -192,7 +227,7 @@ def evaluate(
             report["keyframe_coverage"] = coverage_report(
                 pred_p, gt_p, consistency.truth.maps, consistency.keyframe_maps, short
             )
-    report["notes"] = _notes(frames, distribution)
+    report["notes"] = ([size_note] if size_note else []) + _notes(frames, distribution)
     report["timings_s"] = {name: round(value, 3) for name, value in timings.items()}
     return report
 

@@ -2,7 +2,8 @@
 
 Folder layout (written atomically by :meth:`LongAnimationModel.save_pretrained`)::
 
-    longanimation.json   format, version, preset name, segment defaults, backbone location
+    longanimation.json   format, version, preset name, segment defaults, backbone location,
+                         sha256 of every weights file
     backbone/            diffusers CogVideoX I2V layout (transformer/ vae/ text_encoder/ tokenizer/ scheduler/)
     sketch_dit/          config.json + model.safetensors
     memory_model/        config.json + model.safetensors
@@ -10,7 +11,10 @@ Folder layout (written atomically by :meth:`LongAnimationModel.save_pretrained`)
 
 A folder may be saved without ``backbone/`` (the 5.6 B backbone never changes);
 it is then loaded with ``backbone=`` pointing at a CogVideoX snapshot. Nothing
-is ever unpickled: weights are safetensors only.
+is ever unpickled: weights are safetensors only. Loading checks the index's
+types, that the backbone has the shapes of the preset the index names, and the
+sha256 of every weights file the index lists (folders saved before digests
+were recorded load without that check).
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ from torch import nn
 
 from ..atomic import atomic_dir
 from ..errors import UserError
-from .backbone import CogVideoXBackbone
+from .backbone import TEXT_ENCODER, TRANSFORMER, VAE, CogVideoXBackbone
+from .checkpoint import config_from_dict, file_sha256, read_config
 from .dglm import GlobalLocalMemory
 from .memory_model import LongVideoMemoryModel
-from .presets import SegmentDefaults, get_preset
+from .presets import PRESET_NAMES, Preset, SegmentDefaults, get_preset
 from .sketch_dit import SketchControlledTransformer, SketchDiT
 from .text_tokenizer import build_toon_tokenizer
 
@@ -38,6 +43,22 @@ INDEX_NAME = "longanimation.json"
 FORMAT = "longanimation"
 FORMAT_VERSION = 1
 BACKBONE, SKETCH_DIT, MEMORY_MODEL, DGLM = "backbone", "sketch_dit", "memory_model", "dglm"
+DIGESTS = "sha256"  # index key: weights file (path relative to the folder) -> hex sha256 of its bytes
+WEIGHTS_SUFFIX = ".safetensors"
+# Backbone config values that set tensor shapes: they tell the presets apart.
+PRESET_SHAPE_KEYS = {
+    TRANSFORMER: (
+        "num_layers",
+        "num_attention_heads",
+        "attention_head_dim",
+        "in_channels",
+        "out_channels",
+        "patch_size",
+        "patch_size_t",
+        "text_embed_dim",
+    ),
+    VAE: ("block_out_channels", "latent_channels", "layers_per_block"),
+}
 PARTS = {SKETCH_DIT: SketchDiT, MEMORY_MODEL: LongVideoMemoryModel, DGLM: GlobalLocalMemory}
 
 # Parts trained in each stage (sec. 4.1); everything else is frozen. The paper
@@ -195,13 +216,28 @@ class LongAnimationModel(nn.Module):
         """Load a folder written by :meth:`save_pretrained`; ``backbone`` overrides/supplies the backbone."""
         directory = Path(directory)
         index = _read_index(directory)
-        if backbone is None:
+        where = directory / INDEX_NAME
+        preset = get_preset(index["preset"])
+        for name, part in PARTS.items():  # every config checked before any weights are read
+            read_config(directory / name, part.config_class)
+        own_backbone = backbone is None
+        if own_backbone:
             if index["backbone"] is None:
                 raise UserError(f"{directory} was saved without its backbone: pass the CogVideoX folder as backbone")
             backbone = directory / index["backbone"]
-        if not isinstance(backbone, CogVideoXBackbone):
+        if isinstance(backbone, CogVideoXBackbone):
+            _check_preset_shapes(
+                {TRANSFORMER: dict(backbone.transformer.config), VAE: dict(backbone.vae.config)},
+                preset,
+                where,
+                "the given backbone",
+            )
+        else:
+            _check_backbone_folder(Path(backbone), preset, where)
             backbone = CogVideoXBackbone.from_pretrained(backbone, dtype=dtype)
         parts = {name: part.from_pretrained(directory / name, dtype=dtype) for name, part in PARTS.items()}
+        skip = () if own_backbone else (f"{index['backbone']}/",) if index["backbone"] else ()
+        _verify_digests(directory, index[DIGESTS], skip)
         model = cls(backbone, **parts, preset=index["preset"], segment=index["segment"])
         return model.to(device=device, dtype=dtype)
 
@@ -227,8 +263,96 @@ class LongAnimationModel(nn.Module):
                 "preset": self.preset,
                 "segment": dataclasses.asdict(self.segment),
                 "backbone": BACKBONE if include_backbone else None,
+                DIGESTS: weights_digests(tmp),
             }
             (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+
+
+def weights_digests(directory: Path) -> dict[str, str]:
+    """sha256 of every weights file under ``directory``, keyed by its path relative to it (``/``-separated)."""
+    files = sorted(path for path in directory.rglob(f"*{WEIGHTS_SUFFIX}") if path.is_file())
+    return {path.relative_to(directory).as_posix(): file_sha256(path) for path in files}
+
+
+def _verify_digests(directory: Path, digests: dict[str, str] | None, skip: tuple[str, ...] = ()) -> None:
+    """Refuse a weights file whose bytes are not those the index recorded (paths under ``skip`` not read)."""
+    for name, expected in (digests or {}).items():
+        if name.startswith(skip):
+            continue
+        path = directory / name
+        if not path.is_file():
+            raise UserError(f"weights file {path} listed in {directory / INDEX_NAME} is missing")
+        actual = file_sha256(path)
+        if actual != expected:
+            raise UserError(
+                f"weights file {path} is corrupt: its sha256 is {actual[:16]}..., {INDEX_NAME} records "
+                f"{expected[:16]}...; download or copy the model again"
+            )
+
+
+def _check_backbone_folder(folder: Path, preset: Preset, where: Path) -> None:
+    """Check a backbone folder's config files before its weights are read: value types, then the preset's shapes.
+
+    Only keys the preset sets are checked (a value of the preset's type, or
+    null); a missing or unreadable file is left to the backbone loader.
+    """
+    backbone = preset.backbone
+    defaults = {TRANSFORMER: backbone.transformer, VAE: backbone.vae, TEXT_ENCODER: backbone.text_encoder}
+    configs = {}
+    for part, expected in defaults.items():
+        path = folder / part / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        if not isinstance(config, dict):
+            raise UserError(f"{path} must hold a JSON object, not {type(config).__name__}")
+        for key, default in expected.items():
+            value = config.get(key)
+            if value is not None and default is not None and not _same_kind(value, default):
+                raise UserError(f"{path}: {key} must be {_kind(default)}, got {json.dumps(value)[:60]}")
+        configs[part] = config
+    _check_preset_shapes(configs, preset, where, str(folder))
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple))
+    return isinstance(value, type(default))
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, (list, tuple)):
+        return "a list"
+    return {int: "an integer", float: "a number", str: "a string"}.get(type(default), type(default).__name__)
+
+
+def _check_preset_shapes(configs: dict[str, dict[str, Any]], preset: Preset, where: Path, what: str) -> None:
+    """Refuse a backbone whose shape-setting config values are not those of ``preset`` (the index's claim)."""
+    expected = {TRANSFORMER: preset.backbone.transformer, VAE: preset.backbone.vae}
+    for part, keys in PRESET_SHAPE_KEYS.items():
+        config = configs.get(part)
+        if config is None:
+            continue
+        for key in keys:
+            if key not in config or key not in expected[part]:
+                continue
+            value, wanted = config[key], expected[part][key]
+            if _plain(value) != _plain(wanted):
+                raise UserError(
+                    f"{where} names preset {preset.name}, but {what} is not a {preset.name} backbone: its {part} has "
+                    f"{key} = {json.dumps(_plain(value))}, preset {preset.name} has {json.dumps(_plain(wanted))}"
+                )
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def _read_index(directory: Path) -> dict[str, Any]:
@@ -239,7 +363,7 @@ def _read_index(directory: Path) -> dict[str, Any]:
         raise UserError(f"{directory} is not a LongAnimation model folder: {INDEX_NAME} is missing")
     try:
         index = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"cannot read {path}: {error}") from None
     if not isinstance(index, dict) or index.get("format") != FORMAT:
         raise UserError(f"{path} is not a LongAnimation model index")
@@ -248,8 +372,27 @@ def _read_index(directory: Path) -> dict[str, Any]:
     missing = [key for key in ("preset", "segment", "backbone") if key not in index]
     if missing:
         raise UserError(f"{path} lacks {', '.join(missing)}")
-    try:
-        index["segment"] = SegmentDefaults(**index["segment"])
-    except TypeError as error:
-        raise UserError(f"{path}: bad segment defaults ({error})") from None
+    if index["preset"] not in PRESET_NAMES:
+        shown = json.dumps(index["preset"])[:60]
+        raise UserError(f"{path}: preset must be one of {', '.join(PRESET_NAMES)}, got {shown}")
+    backbone = index["backbone"]
+    if backbone is not None and (not isinstance(backbone, str) or not backbone.strip()):
+        shown = json.dumps(backbone)[:60]
+        raise UserError(f"{path}: backbone must be the name of a folder inside {directory}, or null; got {shown}")
+    index["segment"] = config_from_dict(SegmentDefaults, index["segment"], where=f"{path}: segment")
+    digests = index.get(DIGESTS)
+    if digests is not None and not (
+        isinstance(digests, dict) and all(_is_digest_entry(name, value) for name, value in digests.items())
+    ):
+        raise UserError(f"{path}: {DIGESTS} must map weights files inside the folder to 64-digit hex sha256 digests")
+    index[DIGESTS] = digests
     return index
+
+
+def _is_digest_entry(name: Any, value: Any) -> bool:
+    """A relative path inside the folder mapped to a lower-case hex sha256."""
+    if not isinstance(name, str) or not isinstance(value, str):
+        return False
+    parts = Path(name).parts
+    inside = bool(parts) and not Path(name).is_absolute() and ".." not in parts
+    return inside and len(value) == 64 and all(char in "0123456789abcdef" for char in value)
