@@ -82,8 +82,14 @@ def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: i
     """Color one shot with ``row``'s options and score frames ``start:``."""
     from ..pipeline.long_animation import ColorizeOptions
 
+    # The tables measure the model's mechanisms: its frames as it makes them, no correspondence carried.
     options = ColorizeOptions(
-        memory=row.memory, num_inference_steps=row.steps, fusion_start=row.fusion_start(), paradigm=row.paradigm, seed=seed
+        memory=row.memory,
+        num_inference_steps=row.steps,
+        fusion_start=row.fusion_start(),
+        paradigm=row.paradigm,
+        seed=seed,
+        correspondence="none",
     )
     out = pipeline(clip.lineart, {0: clip.color[0]}, prompt, options)
     report = evaluate(out.frames[start:], clip.color[start:], Networks())

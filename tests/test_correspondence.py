@@ -1,0 +1,136 @@
+"""Colors carried by line-art correspondence at the shot's own size (pipeline/correspondence.py)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from longanimation.errors import UserError
+from longanimation.models.longanimation_model import LongAnimationModel
+from longanimation.pipeline.correspondence import FlowCarry, camera_motion, shifted
+from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
+
+MODEL_COLOR = np.array([255, 0, 255], np.uint8)  # what the stand-in model paints: never a keyframe color
+
+
+def textured(height: int, width: int, seed: int) -> np.ndarray:
+    """A painted-looking background: smooth color gradients plus per-pixel grain."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([60 + 100 * x / width, 90 + 80 * y / height, 120 + 40 * np.sin(x / 17.0)], -1)
+    return np.clip(base + rng.integers(-12, 13, (height, width, 3)), 0, 230).astype(np.uint8)
+
+
+def box_outline(height: int, width: int, top: int, left: int, size: int) -> np.ndarray:
+    lines = np.zeros((height, width), bool)
+    cv2.rectangle(lines.view(np.uint8), (left, top), (left + size, top + size), 1, 2)
+    return lines
+
+
+def scene(height: int, width: int, box_left: int, *, seed: int = 0, pan: int = 0):
+    """Line art and colors of a textured background with fixed marks and a red box at ``box_left``."""
+    background = textured(height, width + 64, seed)
+    lines = np.zeros((height, width + 64), bool)
+    for column in range(10, width + 54, 37):  # painted background strokes: posts of varied height
+        lines[20 + column % 23 : height - 20, column : column + 2] = True
+    lines, background = lines[:, pan : pan + width], background[:, pan : pan + width].copy()
+    box = box_outline(height, width, height // 3, box_left, height // 4)
+    filled = np.zeros((height, width), np.uint8)
+    cv2.rectangle(filled, (box_left, height // 3), (box_left + height // 4, height // 3 + height // 4), 1, -1)
+    lines = (lines & ~filled.astype(bool)) | box
+    color = background.copy()
+    color[filled.astype(bool)] = (200, 30, 30)
+    color[lines] = (20, 20, 20)
+    return lines, color
+
+
+def test_unchanged_area_keeps_the_keyframe_pixels_at_1920x1080():
+    height, width = 1080, 1920
+    frames = [scene(height, width, left) for left in (1300, 1340, 1380)]
+    sketches = np.stack([lines for lines, _ in frames])
+    keyframe = frames[0][1]
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    out = pipeline(sketches, {0: keyframe}, "", ColorizeOptions(num_inference_steps=1, guidance_scale=1.0)).frames
+    still = np.s_[:, :1200]  # the left part: line art identical in every frame
+    for index in (1, 2):
+        assert np.array_equal(out[index][still], keyframe[still]), index
+    # The moving box keeps its red inside, carried from the keyframe, not the model's guess.
+    inside = out[2][height // 3 + 20 : height // 3 + height // 4 - 20, 1400:1620]
+    assert (np.abs(inside.astype(int) - (200, 30, 30)).max(axis=-1) < 2).mean() > 0.95
+
+
+def test_the_paper_pipeline_stays_available():
+    height, width = 96, 160
+    frames = [scene(height, width, left) for left in (90, 96)]
+    sketches = np.stack([lines for lines, _ in frames])
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    options = dict(num_inference_steps=1, guidance_scale=1.0)
+    carried = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options)).frames
+    plain = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options, correspondence="none")).frames
+    assert np.array_equal(carried[1][:, :80], frames[0][1][:, :80])
+    assert not np.array_equal(plain[1][:, :80], frames[0][1][:, :80])
+    with pytest.raises(UserError, match="--correspondence"):
+        ColorizeOptions(correspondence="magic").resolved(pipeline.model)
+
+
+def run_carry(frames, model_color=MODEL_COLOR):
+    carry = FlowCarry()
+    carry.begin_run(frames[0][1], frames[0][0])
+    outputs = []
+    for lines, _ in frames[1:]:
+        outputs.append(carry(lines, np.broadcast_to(model_color, (*lines.shape, 3)).copy()))
+    return carry, outputs
+
+
+def test_a_moving_box_carries_its_colors_and_leaves_no_trail():
+    height, width = 120, 200
+    frames = [scene(height, width, left) for left in (40, 46, 52, 58)]
+    _, outputs = run_carry(frames)
+    last_lines, last_truth = frames[-1]
+    away = ~cv2.dilate(last_lines.view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    error = np.abs(outputs[-1].astype(int) - last_truth).max(axis=-1)
+    assert (error[away] <= 12).mean() > 0.97  # grain aside, every area keeps its color
+    vacated = np.zeros((height, width), bool)
+    vacated[height // 3 + 4 : height // 3 + height // 4 - 4, 42:56] = True  # the box was here, now background
+    red = np.abs(outputs[-1][vacated].astype(int) - (200, 30, 30)).max(axis=-1) < 40
+    assert not red.any()  # no red left behind
+
+
+def test_a_pan_is_followed_in_whole_pixels():
+    height, width = 120, 200
+    frames = [scene(height, width, 60 - pan, pan=pan) for pan in (0, 3, 6, 9)]
+    carry, outputs = run_carry(frames)
+    assert np.allclose(carry.camera, (-9, 0), atol=0.6)
+    truth = frames[-1][1]
+    assert np.array_equal(outputs[-1][:, : width - 12], truth[:, : width - 12])  # shifted copy, to the byte
+    # The revealed border continues the background area it opens into, from that area's nearest pixels.
+    revealed = outputs[-1][:, -3:]
+    assert not (revealed == MODEL_COLOR).all(axis=-1).any()
+    assert np.abs(revealed.astype(int) - truth[:, -3:]).max(axis=-1).mean() < 30
+
+
+def test_new_content_takes_the_model_colors():
+    height, width = 120, 200
+    lines, color = scene(height, width, 40)
+    entering = lines | box_outline(height, width, 10, 150, 30)
+    _, outputs = run_carry([(lines, color), (entering, color)])
+    assert (outputs[0][15:38, 155:178] == MODEL_COLOR).all()
+    assert np.array_equal(outputs[0][:, :120], color[:, :120])
+
+
+def test_camera_motion_and_shift():
+    lines, _ = scene(120, 200, 60)
+    moved = shifted(lines, (4, -2), False)
+    assert np.allclose(camera_motion(lines, moved, FlowCarry().config), (4, -2), atol=0.3)
+    assert np.array_equal(shifted(moved, (-4, 2), False)[4:-4, 4:-4], lines[4:-4, 4:-4])
+    assert np.array_equal(camera_motion(lines, np.zeros_like(lines), FlowCarry().config), (0, 0))
+
+
+def test_state_round_trip_continues_identically():
+    frames = [scene(120, 200, left) for left in (40, 46, 52)]
+    carry, _ = run_carry(frames[:2])
+    again = FlowCarry()
+    again.load_state_dict(carry.state_dict())
+    model = np.broadcast_to(MODEL_COLOR, (120, 200, 3)).copy()
+    assert np.array_equal(carry(frames[2][0], model), again(frames[2][0], model))
