@@ -31,7 +31,7 @@ from rich.progress import track
 from ..atomic import atomic_file
 from ..data.gap_closing import DEFAULT_MAX_GAP, GapClosingConfig, close_gaps
 from ..data.lineart import PAPER_THRESHOLD, binarize_frames, frames_have_light_lines, lineart_to_image
-from ..data.lineart_extraction import extract_lineart, method_config, pixel_scale
+from ..data.lineart_extraction import method_config, sketch_from_color
 from ..data.video_io import IMAGE_SUFFIXES, WRITABLE_VIDEO_FORMATS, Shot, is_video_path, read_shot, write_frames
 from ..errors import UserError
 from .app import app
@@ -94,10 +94,8 @@ def extract_sketches(
     _check_target(source, target, shot, overwrite)
     generator = _load_generator(weights) if method == "learned" else None
     frames = _progress(shot.frames, shot.num_frames, "extracting sketches", quiet)
-    sketches = []
-    for rgb in frames:
-        lines = extract_lineart(rgb, method, config=config, generator=generator)
-        sketches.append(close_gaps(lines, _gap_config(rgb, method, max_gap)) if gaps else lines)
+    gap = max_gap if gaps else None
+    sketches = [sketch_from_color(rgb, method, config=config, generator=generator, max_gap=gap) for rgb in frames]
     _write(target, lineart_to_image(np.stack(sketches)), shot)
     if not quiet:
         closing = f", gaps up to {max_gap} px closed" if gaps else ""
@@ -139,12 +137,6 @@ def binarize_command(
         polarity = "light lines on dark" if invert else "dark lines on light"
         closing = f", gaps up to {max_gap} px closed" if gaps else ""
         typer.echo(f"wrote {_frames(shot)} of binary line art ({polarity}, threshold {threshold}{closing}) to {target}")
-
-
-def _gap_config(rgb: np.ndarray, method: str, max_gap: int) -> GapClosingConfig:
-    """Gap closing for one extracted frame: pixel art blown up k times has its gaps k times wider."""
-    scale = pixel_scale(rgb)[0] if method == "regions" else 1
-    return GapClosingConfig(min(max_gap * scale, 64))
 
 
 def _check_target(source: Path, target: Path, shot: Shot, overwrite: bool) -> None:

@@ -16,6 +16,8 @@ frames lives in :mod:`longanimation.data.lineart_extraction`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from ..errors import UserError
@@ -93,6 +95,18 @@ def frames_have_light_lines(frames: np.ndarray) -> bool:
     """:func:`has_light_lines` decided on all frames of a shot, (T, H, W[, C]), at once."""
     frames = np.asarray(frames)
     return has_light_lines(frames.reshape(-1, *frames.shape[2:]))
+
+
+def stream_has_light_lines(frames: Iterable[np.ndarray], num_frames: int) -> bool:
+    """:func:`frames_have_light_lines` over frames read one at a time (a strided sample of each is kept)."""
+    per_frame = max(1, _POLARITY_SAMPLE_PIXELS // max(num_frames, 1))
+    samples = []
+    for frame in frames:
+        frame = _checked_image(frame)
+        pixels = frame.reshape(frame.shape[0] * frame.shape[1], *frame.shape[2:])
+        samples.append(pixels[:: max(1, len(pixels) // per_frame)])
+    sample = np.concatenate(samples)
+    return has_light_lines(sample.reshape(len(sample), 1, *sample.shape[1:]))
 
 
 def has_light_lines(image: np.ndarray) -> bool:

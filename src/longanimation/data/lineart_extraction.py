@@ -487,3 +487,25 @@ def _config_class(method: str) -> type:
         return _CONFIG_OF_METHOD[method]
     except KeyError:
         raise UserError(f"unknown line-art method {method!r}; choose one of {', '.join(METHODS)}") from None
+
+
+def sketch_from_color(
+    rgb: np.ndarray,
+    method: str = "regions",
+    *,
+    config: MethodConfig | None = None,
+    generator: LineArtGenerator | None = None,
+    max_gap: int | None = None,
+) -> np.ndarray:
+    """What ``extract-sketches`` draws for one colored frame: its line art, gaps up to ``max_gap`` px closed.
+
+    ``max_gap=None`` leaves the gaps open. Pixel art blown up k times has its
+    gaps k times wider, so the ``regions`` method scales ``max_gap`` with it.
+    """
+    from .gap_closing import GapClosingConfig, close_gaps
+
+    lines = extract_lineart(rgb, method, config=config, generator=generator)
+    if max_gap is None:
+        return lines
+    scale = pixel_scale(rgb)[0] if method == "regions" else 1
+    return close_gaps(lines, GapClosingConfig(min(max_gap * scale, 64)))

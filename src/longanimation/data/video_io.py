@@ -31,7 +31,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -170,11 +170,55 @@ def _check_mode(mode: str) -> None:
 
 
 def read_shot(path: str | os.PathLike, *, mode: str = "RGB", fps: float | None = None) -> Shot:
-    """Read a shot from a folder of images, a video file or a single image.
+    """Read a whole shot into memory from a folder of images, a video file or a single image.
 
     ``fps`` overrides the frame rate (image folders and single images otherwise
-    get :data:`DEFAULT_FPS`; videos keep their own).
+    get :data:`DEFAULT_FPS`; videos keep their own). Long shots at large frame
+    sizes are better read one frame at a time with :func:`open_shot`.
     """
+    source = open_shot(path, mode=mode, fps=fps)
+    if source.files is not None:
+        return Shot(_stack_same_size(source, [file.name for file in source.files], source.path), source.fps, source.names)
+    decoded = list(source)  # a video's packet count need not match its decoded frames
+    return Shot(_stack_same_size(decoded, index_names(len(decoded)), source.path), source.fps, index_names(len(decoded)))
+
+
+@dataclass
+class ShotSource:
+    """A shot read one frame at a time: names, size and frame rate up front, frames on each iteration.
+
+    What a long shot at a large frame size needs instead of :func:`read_shot`
+    (which holds every frame): iterating again reads the input again.
+    """
+
+    path: Path
+    mode: str
+    fps: float
+    names: list[str]
+    files: list[Path] | None  # image files of a folder (or the one image); None for a video
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self.files is not None:
+            for file in self.files:
+                yield read_image(file, self.mode)
+            return
+        yield from _decode(self.path, self.mode)
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        """Shape of the first frame (H, W[, C])."""
+        return next(iter(self)).shape
+
+
+def open_shot(path: str | os.PathLike, *, mode: str = "RGB", fps: float | None = None) -> ShotSource:
+    """A folder of images, a video or one image as a :class:`ShotSource`; errors as :func:`read_shot` gives them."""
     _check_mode(mode)
     path = Path(path)
     if not path.exists():
@@ -184,18 +228,45 @@ def read_shot(path: str | os.PathLike, *, mode: str = "RGB", fps: float | None =
         if not files:
             raise UserError(f"input folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         _refuse_shared_names(files, path)
-        frames = _stack_same_size((read_image(file, mode) for file in files), [f.name for f in files], path)
-        return Shot(frames, fps or DEFAULT_FPS, [file.stem for file in files])
+        return ShotSource(path, mode, fps or DEFAULT_FPS, [file.stem for file in files], files)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:
-        frames, video_fps = read_video(path, mode)
-        return Shot(frames, fps or video_fps, index_names(len(frames)))
+        count, video_fps = _probe_video(path)
+        return ShotSource(path, mode, fps or video_fps, index_names(count), None)
     if suffix in IMAGE_SUFFIXES:
-        return Shot(read_image(path, mode)[None], fps or DEFAULT_FPS, [path.stem])
+        read_image(path, mode)  # fail now on an unreadable image
+        return ShotSource(path, mode, fps or DEFAULT_FPS, [path.stem], [path])
     raise UserError(
         f"input {path} is neither a folder, a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
         f"nor an image ({', '.join(sorted(IMAGE_SUFFIXES))})"
     )
+
+
+def _probe_video(path: Path) -> tuple[int, float]:
+    """Frame count (by demuxing, no decoding) and frame rate of a video."""
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise UserError(f"cannot read video {path}: it has no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            count = sum(1 for packet in container.demux(stream) if packet.size)
+    except av.FFmpegError as error:
+        raise UserError(f"cannot read video {path}: {error.strerror or error}") from None
+    if not count:
+        raise UserError(f"cannot read video {path}: it holds no frames")
+    return count, float(rate) if rate else DEFAULT_FPS
+
+
+def _decode(path: Path, mode: str) -> Iterator[np.ndarray]:
+    """Frames of a video, decoded one by one."""
+    pix_fmt = {"RGB": "rgb24", "RGBA": "rgba", "L": "gray"}[mode]
+    try:
+        with av.open(str(path)) as container:
+            for frame in container.decode(container.streams.video[0]):
+                yield frame.to_ndarray(format=pix_fmt)
+    except av.FFmpegError as error:
+        raise UserError(f"cannot read video {path}: {error.strerror or error}") from None
 
 
 def _refuse_shared_names(files: Sequence[Path], folder: Path) -> None:
@@ -221,28 +292,6 @@ def _stack_same_size(frames: Iterable[np.ndarray], labels: Sequence[str], source
             )
         stacked.append(frame)
     return np.stack(stacked)
-
-
-def read_video(path: str | os.PathLike, mode: str = "RGB") -> tuple[np.ndarray, float]:
-    """Decode every frame of a video with PyAV; returns (frames, fps)."""
-    _check_mode(mode)
-    path = Path(path)
-    frames = []
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise UserError(f"cannot read video {path}: it has no video stream")
-            stream = container.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-            fps = float(rate) if rate else DEFAULT_FPS
-            pix_fmt = {"RGB": "rgb24", "RGBA": "rgba", "L": "gray"}[mode]
-            for frame in container.decode(stream):
-                frames.append(frame.to_ndarray(format=pix_fmt))
-    except av.FFmpegError as error:
-        raise UserError(f"cannot read video {path}: {error.strerror or error}") from None
-    if not frames:
-        raise UserError(f"cannot read video {path}: it holds no frames")
-    return _stack_same_size(frames, index_names(len(frames)), path), fps
 
 
 def write_png_folder(
