@@ -24,6 +24,16 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+INTERRUPTED = 130  # exit code of a command stopped by Ctrl-C (128 + SIGINT)
+
+
+class Interrupted(Exception):
+    """Ctrl-C in a command that says how to continue (its message, one line); exit code 130.
+
+    Not a KeyboardInterrupt: typer turns those into a silent exit 130 before :func:`main` sees them.
+    """
+
+
 # typer bundles its own click; its usage errors all derive from this class.
 _CLICK_ERROR = next(cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException")
 
@@ -37,6 +47,7 @@ COMMAND_MODULES = (
     "longanimation.cli.benchmark",
     "longanimation.cli.evaluate",
     "longanimation.cli.train",
+    "longanimation.cli.ui",
 )
 
 
@@ -57,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         typer.echo(f"error: {error}", err=True)
         return _exit(UserError.exit_code, argv)
+    except Interrupted as interrupted:
+        typer.echo(str(interrupted), err=True)
+        return _exit(INTERRUPTED, argv)
     except typer.Exit as done:
         return _exit(done.exit_code, argv)
     except _CLICK_ERROR as error:  # usage errors: unknown option, bad value, missing argument
@@ -64,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         return _exit(2, argv)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
-        return _exit(130, argv)
+        return _exit(INTERRUPTED, argv)
+    if result == INTERRUPTED:  # typer (0.29) returns a Ctrl-C as exit code 130 instead of raising it
+        typer.echo("interrupted", err=True)
     return _exit(result if isinstance(result, int) else 0, argv)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -20,6 +22,40 @@ def parse_keyframe(spec: str) -> tuple[Path, int]:
     match = KEYFRAME_SPEC.match(spec)
     index = int(match.group("index")) if match.group("index") is not None else 0
     return Path(match.group("path")), index
+
+
+def load_lineart(path: Path, *, extract_sketches: bool = False, binarize: bool = False):
+    """Line art of a shot as bool masks spooled to disk, and the shot it was read from (names, fps).
+
+    Frames are read one at a time (twice when the polarity must be decided on
+    the whole shot first), so no step holds the whole shot in memory.
+    Colored frames go through the line-art extractor (``extract_sketches``),
+    gray drawings and videos through the paper's binarization; otherwise the
+    input must already be binary, in either polarity.
+    """
+    from ..data.frame_store import FrameStore
+    from ..data.lineart import binarize as binarize_frame
+    from ..data.lineart import image_to_lineart, is_binary, stream_has_light_lines
+    from ..data.gap_closing import DEFAULT_MAX_GAP
+    from ..data.lineart_extraction import sketch_from_color
+    from ..data.video_io import is_video_path, open_shot
+
+    shot = open_shot(path)
+    if extract_sketches:
+        frames = (sketch_from_color(frame, max_gap=DEFAULT_MAX_GAP) for frame in shot)  # as extract-sketches does
+    elif binarize or is_video_path(path):
+        invert = stream_has_light_lines(shot, shot.num_frames)
+        frames = (binarize_frame(frame, invert=invert) for frame in shot)
+    else:
+        for name, frame in zip(shot.names, shot):
+            if not is_binary(frame):
+                raise UserError(
+                    f"line art frame {name} is not binary (gray or colored pixels): pass --binarize, "
+                    "--extract-sketches for colored frames, or run `longanimation binarize` first"
+                )
+        light_lines = stream_has_light_lines(shot, shot.num_frames)  # white on black, as `binarize` detects it
+        frames = (image_to_lineart(frame, light_lines=light_lines) for frame in shot)
+    return FrameStore.spool(frames, shot.names, str(path)), shot
 
 
 @app.command("colorize")
@@ -55,6 +91,11 @@ def colorize(
         "--track-regions",
         help="With --flat: areas followed from a keyframe keep its colors exactly, their lines its line colors.",
     ),
+    correspondence: str = typer.Option(
+        "flow",
+        help="How frames take colors from the keyframe and the frames colored before them, at the input's size: "
+        "flow (line-art correspondence; the model colors only new content) or none (the model's frames, as in the paper).",
+    ),
     color_layer: bool = typer.Option(
         False, "--color-layer", help="Also write color_layer/: the frames without lines (for compositing)."
     ),
@@ -65,27 +106,11 @@ def colorize(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
 ) -> None:
     """Color every frame of INPUT from the keyframes (LongAnimation, segment by segment with memory)."""
-    import numpy as np
-
-    from ..data.lineart import binarize_frames, frames_have_light_lines, image_to_lineart, is_binary
-    from ..data.lineart_extraction import extract_lineart
-    from ..data.video_io import is_video_path, read_image, read_shot
+    from ..data.video_io import open_shot, read_image
 
     started = time.perf_counter()
-    shot = read_shot(lineart)
-    if extract_sketches:
-        sketches = np.stack([extract_lineart(frame) for frame in shot.frames])
-    elif binarize or is_video_path(lineart):
-        sketches = binarize_frames(shot.frames)
-    else:
-        bad = next((i for i, frame in enumerate(shot.frames) if not is_binary(frame)), None)
-        if bad is not None:
-            raise UserError(
-                f"line art frame {shot.names[bad]} is not binary (gray or colored pixels): pass --binarize, "
-                "--extract-sketches for colored frames, or run `longanimation binarize` first"
-            )
-        light_lines = frames_have_light_lines(shot.frames)  # white on black, as `binarize` detects it
-        sketches = np.stack([image_to_lineart(frame, light_lines=light_lines) for frame in shot.frames])
+    check_fps(fps)  # the other numbers are checked by ColorizeOptions.resolved, before any frame
+    sketches, shot = load_lineart(lineart, extract_sketches=extract_sketches, binarize=binarize)
 
     keyframes = {}
     for spec in keyframe:
@@ -93,9 +118,11 @@ def colorize(
         if index in keyframes:
             raise UserError(f"two keyframes for frame {index}")
         keyframes[index] = read_image(path)
-    truth = read_shot(ground_truth).frames if ground_truth is not None else None
-    if truth is not None and truth.shape != (*sketches.shape, 3):
-        raise UserError(f"ground truth {ground_truth} has shape {truth.shape[:3]}, line art {sketches.shape}")
+    truth = open_shot(ground_truth) if ground_truth is not None else None  # read while the videos are written
+    if truth is not None and (truth.num_frames, *truth.frame_shape) != (*sketches.shape, 3):
+        raise UserError(
+            f"ground truth {ground_truth} has shape {(truth.num_frames, *truth.frame_shape[:2])}, line art {sketches.shape}"
+        )
 
     from ..pipeline.long_animation import ColorizeOptions
 
@@ -112,49 +139,107 @@ def colorize(
         flat_colors=flat,
         palette_tolerance=palette_tolerance,
         track_regions=track_regions,
+        correspondence=correspondence,
     )
     _run(sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started, color_layer)
 
 
 def _run(
-    sketches, keyframes, prompt, options, model_path, output, shot, truth, fps, resume, quiet, started, color_layer
+    sketches, keyframes, prompt, options, model_path, output, shot, truth, fps, resume, quiet, started, color_layer,
+    progress=None,
 ) -> None:
+    # progress: a (job, jobs, step, steps) callback that replaces the terminal bar (the web UI's, which can also stop the run).
     from ..models.longanimation_model import LongAnimationModel
     from ..pipeline.long_animation import LongAnimationPipeline, plan_summary
-    from ..pipeline.output import FrameFolderSink, finish, write_plan
+    from ..pipeline.output import FrameFolderSink, WriteError, finish, write_plan
+    from ..pipeline.resume import run_fingerprint
+    from .app import Interrupted
 
+    check_fps(fps)
     if not model_path.exists():
         raise UserError(f"model folder {model_path} does not exist (pass --model PATH)")
     model = LongAnimationModel.from_pretrained(model_path)
     pipeline = LongAnimationPipeline(model)
     resolved = options.resolved(model)
-    pipeline.check_inputs(sketches, keyframes)
-    if output.exists() and not output.is_dir():
-        raise UserError(f"output {output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not resume:
-        raise UserError(f"output folder {output} is not empty (use --resume to continue a run, or another folder)")
-    try:
-        output.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(f"cannot create output folder {output}: {error.strerror or error}") from None
+    _, checked = pipeline.check_inputs(sketches, keyframes)
     groups, jobs = pipeline.plan(sketches, list(keyframes), resolved)
-    write_plan(output, plan_summary(groups, jobs))
-    sink = FrameFolderSink(output, shot.names)
-    with _progress(quiet) as report:
-        pipeline(sketches, keyframes, prompt, options, sink=sink, state_dir=output, resume=resume, progress=report)
-    written = finish(
-        sink,
-        fps or shot.fps,
-        lineart=sketches if truth is not None else None,
-        ground_truth=truth,
-        color_layer_of=sketches if color_layer else None,
-    )
+    # The run folder is always resumable or absent: its first state is there before anything else,
+    # and every later write (frames, plan, state, videos) is atomic.
+    key = run_fingerprint(sketches, checked, prompt, resolved, model.preset, pipeline.weights_digest)
+    _open_run_folder(output, key, resume)
+    again = f"{output} can be continued by the same command with --resume"
+    try:
+        write_plan(output, plan_summary(groups, jobs))
+        sink = FrameFolderSink(output, shot.names)
+        with _progress(quiet or progress is not None) as report:
+            pipeline(sketches, keyframes, prompt, options, sink=sink, state_dir=output, resume=True, progress=progress or report)
+        written = finish(
+            sink,
+            fps or shot.fps,
+            lineart=sketches if truth is not None else None,
+            ground_truth=truth,
+            color_layer_of=sketches if color_layer else None,
+        )
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted: {again}") from None
+    except WriteError as error:
+        raise UserError(f"{error} ({again} once that is fixed)") from None
+    except OSError as error:  # disk full, permission lost, ... anywhere else in the run
+        where = error.filename or output
+        raise UserError(f"cannot write {where}: {error.strerror or error} ({again} once that is fixed)") from None
     if not quiet:
         seconds = time.perf_counter() - started
         typer.echo(
             f"colored {len(sketches)} frames in {len(jobs)} segments ({seconds:.1f} s, "
             f"{len(sketches) / seconds:.2f} frames/s): {output / 'frames'}, " + ", ".join(str(p) for p in written)
         )
+
+
+def check_fps(fps: float | None) -> None:
+    """``--fps``: None (the input's) or a finite rate > 0, checked before any work."""
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise UserError(f"--fps must be a finite number > 0, got {fps}")
+
+
+def _open_run_folder(output: Path, key: str, resume: bool) -> None:
+    """Check ``output`` for a run with fingerprint ``key`` before writing anything into it.
+
+    A new run gets its first state (next job 0) before anything else, so the
+    folder is resumable from then on; if even that fails, nothing is left.
+    ``resume`` needs a folder holding the state of a run with the same key.
+    """
+    from ..pipeline.output import VIDEO_NAME, holds_output, remove_leftovers, remove_state
+    from ..pipeline.resume import RunState, check_state, has_state
+
+    if output.exists() and not output.is_dir():
+        raise UserError(f"output {output} exists and is not a folder")
+    if resume:
+        if not output.is_dir():
+            raise UserError(f"nothing to resume: {output} does not exist (start without --resume)")
+        if not has_state(output) and (output / VIDEO_NAME).is_file():
+            raise UserError(f"nothing to resume in {output}: its run is complete")
+        check_state(output, key)
+        remove_leftovers(output)
+        return
+    if output.is_dir() and holds_output(output):
+        raise UserError(f"output folder {output} is not empty (use --resume to continue a run, or another folder)")
+    created = not output.exists()
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create output folder {output}: {error.strerror or error}") from None
+    try:
+        remove_leftovers(output)
+        RunState().save(output, key)
+    except BaseException as error:
+        if created:
+            shutil.rmtree(output, ignore_errors=True)
+        else:
+            remove_state(output)
+            remove_leftovers(output)
+        if isinstance(error, OSError):
+            raise UserError(f"cannot write to output folder {output}: {error.strerror or error}") from None
+        raise
 
 
 class _progress:

@@ -16,11 +16,16 @@ Reads top to bottom like the paper's inference (fig. 2(b,c), sec. 3.3):
    memory (the latest segment) (fig. 2(c), eq. 3-4); in the late steps its
    overlap latents are blended with the previous segment's (Color Consistency
    Fusion, eq. 6);
-5. the decoded frames are handed to a sink as soon as they are final
-   (optionally flattened to one color per closed region of the line art,
-   regions optionally followed from their keyframe,
-   :mod:`~longanimation.pipeline.flat_colors`), then appended to the memory; the state needed to continue is saved so a killed
-   run resumes exactly (:mod:`~longanimation.pipeline.resume`).
+5. the decoded frames are brought back to the input's size, where each frame
+   takes the colors that dense correspondence between line-art frames carries
+   from the keyframe and the frames colored after it, and the model's colors
+   only for new content (:mod:`~longanimation.pipeline.correspondence`);
+   optionally flattened to one color per closed region of the line art,
+   regions optionally followed from their keyframe
+   (:mod:`~longanimation.pipeline.flat_colors`); handed to a sink as soon as
+   they are final, and the model's frames appended to the memory; the state
+   needed to continue is saved so a killed run resumes exactly
+   (:mod:`~longanimation.pipeline.resume`).
 
 The memory model only ever sees each frame once (streaming), and its history
 is bounded, so the cost of a segment does not grow with the length of the shot.
@@ -36,17 +41,18 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import torch
 from diffusers import CogVideoXDPMScheduler
 
+from ..data.frame_store import FrameStore
 from ..errors import UserError
 from ..models.longanimation_model import LongAnimationModel
+from .correspondence import CARRIES, ColorCarry
 from .framing import Letterbox, model_size_for
 from .flat_colors import FlatColors
 from .fusion import ColorConsistencyFusion, overlap_latent_frames, stitch_overlap
@@ -59,7 +65,7 @@ from .planning import (
     plan_runs,
     plan_segments,
 )
-from .resume import RunState, fingerprint
+from .resume import RunState, run_fingerprint
 
 MEMORY_MODES = ("none", "local", "global", "both")
 MEMORY_UPDATES = ("streaming", "reencode")
@@ -90,16 +96,43 @@ class ColorizeOptions:
     flat_colors: bool = False
     palette_tolerance: float | None = None
     track_regions: bool = False
+    # How each frame takes colors from the frames colored before it, at the input's size
+    # (correspondence.CARRIES): "flow" carries what the keyframe shows; "none" is the paper's pipeline.
+    correspondence: str = "flow"
 
     def resolved(self, model: LongAnimationModel) -> ColorizeOptions:
         """Fill the defaults from the model's preset and check the combination."""
+        import math
+        import numbers
+
+        def _check_integer(name: str, value, low: int, high: int | None = None) -> None:
+            """``value`` is None (the default) or an integer in [low, high]."""
+            integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+            if value is not None and not (integer and low <= value and (high is None or value <= high)):
+                bounds = f"between {low} and {high}" if high is not None else f">= {low}"
+                raise UserError(f"{name} must be an integer {bounds}, got {value!r}")
+
+        # Noise seeds are seed * 1_000_003 + job index: keep them in the generator's 64-bit range.
+        SEED_LIMIT = 2**43
         defaults = model.segment
-        steps = self.num_inference_steps or defaults.num_inference_steps
+        compression = model.backbone.temporal_compression
+        # Every number before any work: a bad one must not surface after hours of colorization.
+        _check_integer("--steps", self.num_inference_steps, 1, model.backbone.scheduler.config.num_train_timesteps)
+        _check_integer("--segment-frames", self.segment_frames, compression + 1)
+        _check_integer("--overlap", self.overlap, 0)
+        _check_integer("--fusion-start", self.fusion_start, 0)
+        _check_integer("model height", self.height, 1)
+        _check_integer("model width", self.width, 1)
+        _check_integer("--seed", self.seed, -SEED_LIMIT, SEED_LIMIT)
+        scale = self.guidance_scale
+        if scale is not None and not (isinstance(scale, numbers.Real) and math.isfinite(scale) and scale >= 0):
+            raise UserError(f"--guidance-scale must be a finite number >= 0, got {scale}")
+        steps = defaults.num_inference_steps if self.num_inference_steps is None else self.num_inference_steps
         # The preset's t_st scaled to the step count (paper: the last 20 of 50 steps).
         default_fusion = round(defaults.fusion_steps * steps / defaults.num_inference_steps)
         options = replace(
             self,
-            segment_frames=self.segment_frames or defaults.frames,
+            segment_frames=defaults.frames if self.segment_frames is None else self.segment_frames,
             overlap=defaults.overlap if self.overlap is None else self.overlap,
             num_inference_steps=steps,
             guidance_scale=defaults.guidance_scale if self.guidance_scale is None else self.guidance_scale,
@@ -109,6 +142,8 @@ class ColorizeOptions:
             raise UserError(f"--memory must be one of {', '.join(MEMORY_MODES)}, got {options.memory!r}")
         if options.memory_update not in MEMORY_UPDATES:
             raise UserError(f"memory update must be one of {', '.join(MEMORY_UPDATES)}, got {options.memory_update!r}")
+        if options.correspondence not in CARRIES:
+            raise UserError(f"--correspondence must be one of {', '.join(CARRIES)}, got {options.correspondence!r}")
         if options.paradigm not in PARADIGMS:
             raise UserError(f"--paradigm must be one of {', '.join(PARADIGMS)}, got {options.paradigm!r}")
         if options.paradigm == "local-fusion":
@@ -118,7 +153,6 @@ class ColorizeOptions:
                 f"--fusion-start must lie in [0, {options.num_inference_steps}] (the step count), "
                 f"got {options.fusion_start}"
             )
-        compression = model.backbone.temporal_compression
         if (options.segment_frames - 1) % compression or options.overlap % compression:
             raise UserError(
                 f"segment frames must be {compression}k+1 and the overlap a multiple of {compression}, "
@@ -271,11 +305,9 @@ class LongAnimationPipeline:
         if options.flat_colors:
             flat_colors = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)
         model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
+        carry = CARRIES[options.correspondence]()
 
-        key = fingerprint(
-            sketches, *[a for k in sorted(keyframes) for a in (str(k), keyframes[k])], prompt,
-            json.dumps(asdict(options), sort_keys=True), self.model.preset, self.weights_digest,
-        )
+        key = run_fingerprint(sketches, keyframes, prompt, options, self.model.preset, self.weights_digest)
         if resume and options.memory_update == "reencode":
             raise UserError("--resume needs the streaming memory (re-encoding keeps the whole history in RAM)")
         state = RunState.load(state_dir, key) if resume else RunState()
@@ -292,7 +324,10 @@ class LongAnimationPipeline:
         fusion.load_state_dict(state.fusion)
         if flat_colors is not None:
             flat_colors.load_state_dict(state.flat_colors)
+        carry.load_state_dict(state.correspondence)
 
+        if state_dir is not None and not resume:
+            state.save(state_dir, key)  # before the first frame: a run killed in its first segment resumes
         for job_index in range(state.next_job, len(jobs)):
             job = jobs[job_index]
             if memory_on and options.memory_update == "reencode" and history:
@@ -304,7 +339,7 @@ class LongAnimationPipeline:
             if progress is not None:
                 step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
             frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, options, step_callback)
-            self._emit(job, frames, distinct, members, box, group_keyframe, flat_colors, sink)
+            self._emit(job, frames, sketches, distinct, members, box, group_keyframe, carry, flat_colors, sink)
             fresh = frames[self._fresh_positions(job)]
             if memory_on and options.memory_update == "reencode":
                 history.append(fresh)
@@ -318,6 +353,7 @@ class LongAnimationPipeline:
             state.fusion = fusion.state_dict()
             if flat_colors is not None:
                 state.flat_colors = flat_colors.state_dict()
+            state.correspondence = carry.state_dict()
             if state_dir is not None:
                 state.save(state_dir, key)
             if stop_after_jobs is not None and job_index + 1 >= stop_after_jobs:
@@ -328,7 +364,8 @@ class LongAnimationPipeline:
     def check_inputs(
         self, sketches: np.ndarray, keyframes: Mapping[int, np.ndarray]
     ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
-        sketches = np.asarray(sketches)
+        if not isinstance(sketches, FrameStore):
+            sketches = np.asarray(sketches)
         if sketches.ndim != 3 or sketches.shape[0] == 0:
             raise UserError(f"line art must be a non-empty (frames, height, width) stack, got shape {sketches.shape}")
         if sketches.dtype != bool:
@@ -504,22 +541,31 @@ class LongAnimationPipeline:
         self,
         job: SegmentJob,
         frames: np.ndarray,
+        sketches: np.ndarray,
         distinct: list[int],
         members: dict[int, list[int]],
         box: Letterbox,
         group_keyframe: Mapping[int, np.ndarray],
+        carry: ColorCarry,
         flat_colors: FlatColors | None,
         sink: FrameSink,
     ) -> None:
-        """Hand the frames this segment owns to the sink, in input size; a keyframe's drawing is the keyframe."""
-        if flat_colors is not None and job.segment.index == 0:
-            flat_colors.begin_run(distinct[job.run.frames[0]])
+        """Hand the frames this segment owns to the sink, in input size; a keyframe's drawing is the keyframe.
+
+        Each frame takes the colors that correspondence carries from the frames
+        before it in the run, the model's where it carries none, then flat colors.
+        """
+        if job.segment.index == 0:
+            start = distinct[job.run.frames[0]]
+            carry.begin_run(group_keyframe[start], sketches[start])
+            if flat_colors is not None:
+                flat_colors.begin_run(start)
         for offset in owned_offsets(job):
             group = distinct[job.run.frames[job.segment.start + offset]]
             keyframe = group_keyframe.get(group)
             image = keyframe
             if keyframe is None:
-                image = box.color_from_model(frames[offset])
+                image = carry(sketches[group], box.color_from_model(frames[offset]))
                 if flat_colors is not None:
                     image = flat_colors(group, image)
             for frame in members[group]:
