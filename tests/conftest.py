@@ -20,7 +20,7 @@ def pytest_configure(config):
 def run_cli():
     """Run ``longanimation ARGS`` in a subprocess; returns the CompletedProcess (text mode)."""
 
-    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(*args: str, timeout: float = 1200) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "longanimation", *map(str, args)],
             capture_output=True,

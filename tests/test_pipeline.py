@@ -220,7 +220,7 @@ def test_resume_refuses_other_weights_of_the_same_preset(shot, tmp_path):
 def cli_case(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     LongAnimationModel.from_preset("tiny", seed=1).save_pretrained(root / "model")
-    world = ToonWorld(ToonConfig(seed=8, frames=90, height=64, width=64)).render_range(0, 90)
+    world = ToonWorld(ToonConfig(seed=8, frames=40, height=64, width=64)).render_range(0, 40)
     (root / "lineart").mkdir()
     for index, sketch in enumerate(world.lineart):
         Image.fromarray(lineart_to_image(sketch)).save(root / "lineart" / f"{index:04d}.png")
@@ -233,17 +233,18 @@ def _colorize_args(case, out, *extra):
             "--steps", "2", "--guidance-scale", "1", "--no-collapse-held", "--quiet", *extra]
 
 
+@pytest.mark.timeout(2400)  # three runs of the CLI; a busy machine may be slow, never wrong
 def test_cli_kill_and_resume_is_byte_identical(cli_case, run_cli, tmp_path):
     full = tmp_path / "full"
     assert run_cli(*_colorize_args(cli_case, full)).returncode == 0
     killed = tmp_path / "killed"
     process = subprocess.Popen([sys.executable, "-m", "longanimation", *map(str, _colorize_args(cli_case, killed))])
-    deadline = time.time() + 120
-    while time.time() < deadline and len(list((killed / "frames").glob("*.png"))) < 30:
+    deadline = time.time() + 900
+    while time.time() < deadline and len(list((killed / "frames").glob("*.png"))) < 15:
         time.sleep(0.05)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert 0 < len(list((killed / "frames").glob("*.png"))) < 90
+    assert 0 < len(list((killed / "frames").glob("*.png"))) < 40
     result = run_cli(*_colorize_args(cli_case, killed, "--resume"))
     assert result.returncode == 0, result.stderr
     for frame in sorted((full / "frames").iterdir()):
@@ -271,7 +272,7 @@ def test_cli_bad_inputs(cli_case, run_cli, tmp_path):
     blocker.write_text("a file")
     cases = [
         ["colorize", cli_case / "lineart", out, "-k", small, "--model", cli_case / "model"],
-        ["colorize", cli_case / "lineart", out, "-k", f"{cli_case / 'key.png'}@90", "--model", cli_case / "model"],
+        ["colorize", cli_case / "lineart", out, "-k", f"{cli_case / 'key.png'}@40", "--model", cli_case / "model"],
         ["colorize", empty, out, "-k", cli_case / "key.png", "--model", cli_case / "model"],
         ["colorize", gray, out, "-k", cli_case / "key.png", "--model", cli_case / "model"],
         ["colorize", cli_case / "lineart", out, "-k", cli_case / "key.png", "--model", tmp_path / "nomodel"],
