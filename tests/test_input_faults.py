@@ -372,7 +372,7 @@ def _load_error(folder) -> str:
 def test_config_value_of_the_wrong_type_is_one_line(model_copy, capsys):
     _edit_json(model_copy / "sketch_dit" / "config.json", num_attention_heads="four")
     message = _load_error(model_copy)
-    assert "sketch_dit" in message and "num_attention_heads must be an integer" in message
+    assert "sketch_dit" in message and "num_attention_heads: expected an integer" in message
     lineart = model_copy.parent / "lineart"
     lineart.mkdir()
     for index in range(2):
@@ -383,19 +383,19 @@ def test_config_value_of_the_wrong_type_is_one_line(model_copy, capsys):
     out = model_copy.parent / "out"
     argv = ["colorize", str(lineart), str(out), "-k", str(model_copy.parent / "key.png"), "--model", str(model_copy)]
     line = _one_line_exit_2(main(argv), capsys)
-    assert "num_attention_heads must be an integer" in line
+    assert "num_attention_heads: expected an integer" in line
     assert not out.exists()
 
 
 @pytest.mark.parametrize(
     ("part", "changes", "words"),
     [
-        ("memory_model/config.json", {"memory_layers": [1, "2", 3]}, "memory_layers[1] must be an integer"),
-        ("dglm/config.json", {"use_global": "yes"}, "use_global must be true or false"),
-        ("backbone/transformer/config.json", {"num_attention_heads": "four"}, "num_attention_heads must be an integer"),
-        ("backbone/vae/config.json", {"block_out_channels": 16}, "block_out_channels must be a list"),
+        ("memory_model/config.json", {"memory_layers": [1, "2", 3]}, "memory_layers[1]: expected an integer"),
+        ("dglm/config.json", {"use_global": "yes"}, "use_global: expected true or false"),
+        ("backbone/transformer/config.json", {"num_attention_heads": "four"}, "num_attention_heads: expected an integer"),
+        ("backbone/vae/config.json", {"block_out_channels": 16}, "block_out_channels: expected a list"),
         (INDEX_NAME, {"segment": {"frames": "17", "overlap": 4, "num_inference_steps": 1, "guidance_scale": 1.0,
-                                  "fusion_steps": 1, "height": 128, "width": 128}}, "segment: frames must be an integer"),
+                                  "fusion_steps": 1, "height": 128, "width": 128}}, "segment: frames: expected an integer"),
         (INDEX_NAME, {"preset": ["tiny"]}, "preset must be one of"),
         (INDEX_NAME, {"sha256": {"dglm/model.safetensors": "abc"}}, "sha256 must map"),
     ],

@@ -13,10 +13,8 @@ import dataclasses
 import hashlib
 import json
 import os
-import types
-import typing
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar, Union
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from safetensors import SafetensorError
@@ -25,6 +23,7 @@ from torch import nn
 
 from ..atomic import atomic_dir
 from ..errors import UserError
+from ..typed_config import build_dataclass
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
@@ -111,73 +110,7 @@ def read_config(directory: Path, config_class: type) -> Any:
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise UserError(f"{path} has unknown keys for {config_class.__name__}: {', '.join(unknown)}")
-    return config_from_dict(config_class, raw, where=str(path))
-
-
-def config_from_dict(config_class: type, raw: dict[str, Any], where: str | None = None) -> Any:
-    """Build a (possibly nested) config dataclass from JSON-like data, checking every value against its type.
-
-    Lists become tuples and integers are accepted for floats; a value of the
-    wrong type, an unknown key or a value the dataclass refuses is a one-line
-    :class:`UserError` that starts with ``where`` (default: the class name).
-    """
-    where = where or config_class.__name__
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected a JSON object, got {_shown(raw)}")
-    hints = typing.get_type_hints(config_class)
-    names = [field.name for field in dataclasses.fields(config_class)]
-    unknown = sorted(str(key) for key in raw if key not in names)
-    if unknown:
-        raise UserError(f"{where}: unknown keys for {config_class.__name__}: {', '.join(unknown)}")
-    kwargs = {name: checked_value(raw[name], hints[name], f"{where}: {name}") for name in names if name in raw}
-    try:
-        return config_class(**kwargs)
-    except (TypeError, ValueError) as error:
-        raise UserError(f"{where}: {_one_line(error)}") from None
-
-
-def checked_value(value: Any, hint: Any, where: str) -> Any:
-    """``value`` if it fits type ``hint`` (bool, int, float, str, None, tuples, unions, dataclasses), else UserError."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [arg for arg in args if arg is not type(None)]
-        for option in options[:-1]:
-            try:
-                return checked_value(value, option, where)
-            except UserError:
-                pass
-        return checked_value(value, options[-1], where)
-    if dataclasses.is_dataclass(hint):
-        return config_from_dict(hint, value, where)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where} must be a list, got {_shown(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(checked_value(item, args[0], f"{where}[{i}]") for i, item in enumerate(value))
-        if args and len(value) != len(args):
-            raise UserError(f"{where} must be a list of {len(args)} values, got {len(value)}")
-        return tuple(checked_value(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(value, args)))
-    expected = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
-    if hint in expected:
-        if hint is bool:
-            fits = isinstance(value, bool)
-        else:  # JSON true/false are no numbers here; an integer is a fine float
-            fits = not isinstance(value, bool) and isinstance(value, (int, float) if hint is float else hint)
-        if not fits:
-            raise UserError(f"{where} must be {expected[hint]}, got {_shown(value)}")
-        return float(value) if hint is float else value
-    if hint is type(None):
-        if value is not None:
-            raise UserError(f"{where} must be null, got {_shown(value)}")
-        return None
-    return value  # Any, dict[...]: passed on as is
-
-
-def _shown(value: Any) -> str:
-    text = json.dumps(value) if isinstance(value, (str, int, float, bool, type(None))) else type(value).__name__
-    return text if len(text) <= 60 else text[:57] + "..."
+    return build_dataclass(config_class, raw, where=str(path))
 
 
 def _one_line(error: BaseException) -> str:

@@ -32,7 +32,8 @@ from torch import nn
 from ..atomic import atomic_dir
 from ..errors import UserError
 from .backbone import TEXT_ENCODER, TRANSFORMER, VAE, CogVideoXBackbone
-from .checkpoint import config_from_dict, file_sha256, read_config
+from ..typed_config import build_dataclass, checked_value
+from .checkpoint import file_sha256, read_config
 from .dglm import GlobalLocalMemory
 from .memory_model import LongVideoMemoryModel
 from .presets import PRESET_NAMES, Preset, SegmentDefaults, get_preset
@@ -309,28 +310,15 @@ def _check_backbone_folder(folder: Path, preset: Preset, where: Path) -> None:
             raise UserError(f"{path} must hold a JSON object, not {type(config).__name__}")
         for key, default in expected.items():
             value = config.get(key)
-            if value is not None and default is not None and not _same_kind(value, default):
-                raise UserError(f"{path}: {key} must be {_kind(default)}, got {json.dumps(value)[:60]}")
+            if value is not None and default is not None:
+                checked_value(value, _hint_of(default), f"{path}: {key}")
         configs[part] = config
     _check_preset_shapes(configs, preset, where, str(folder))
 
 
-def _same_kind(value: Any, default: Any) -> bool:
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    if isinstance(default, (list, tuple)):
-        return isinstance(value, (list, tuple))
-    return isinstance(value, type(default))
-
-
-def _kind(default: Any) -> str:
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, (list, tuple)):
-        return "a list"
-    return {int: "an integer", float: "a number", str: "a string"}.get(type(default), type(default).__name__)
+def _hint_of(default: Any) -> Any:
+    """The type a diffusers config value must have, from the preset's value for it."""
+    return tuple[Any, ...] if isinstance(default, (list, tuple)) else type(default)
 
 
 def _check_preset_shapes(configs: dict[str, dict[str, Any]], preset: Preset, where: Path, what: str) -> None:
@@ -379,7 +367,7 @@ def _read_index(directory: Path) -> dict[str, Any]:
     if backbone is not None and (not isinstance(backbone, str) or not backbone.strip()):
         shown = json.dumps(backbone)[:60]
         raise UserError(f"{path}: backbone must be the name of a folder inside {directory}, or null; got {shown}")
-    index["segment"] = config_from_dict(SegmentDefaults, index["segment"], where=f"{path}: segment")
+    index["segment"] = build_dataclass(SegmentDefaults, index["segment"], where=f"{path}: segment")
     digests = index.get(DIGESTS)
     if digests is not None and not (
         isinstance(digests, dict) and all(_is_digest_entry(name, value) for name, value in digests.items())

@@ -18,14 +18,13 @@ tiny preset only.
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import yaml
 
 from ..errors import UserError
+from ..typed_config import build_dataclass
 
 STAGES = ("vae", "base", "memory-model", "sketchdit", "memory", "reward")
 PAPER_STAGES = ("sketchdit", "memory", "reward")
@@ -293,59 +292,6 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
 def config_from_dict(raw: dict[str, Any]) -> TrainConfig:
     """A config from :meth:`TrainConfig.to_dict` data (e.g. a checkpoint's ``config.yaml``)."""
     return build_dataclass(TrainConfig, raw, "config")
-
-
-def build_dataclass(cls: type, raw: Any, where: str) -> Any:
-    """Build dataclass ``cls`` from a mapping, refusing unknown keys and values of the wrong type."""
-    if not isinstance(raw, dict):
-        raise UserError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = [field.name for field in dataclasses.fields(cls)]
-    unknown = sorted(str(key) for key in raw if key not in names)
-    if unknown:
-        raise UserError(f"{where}: unknown key(s) {', '.join(unknown)}; known: {', '.join(names)}")
-    return cls(**{key: _coerce(value, hints[key], f"{where}: {key}") for key, value in raw.items()})
-
-
-def _coerce(value: Any, hint: Any, where: str) -> Any:
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin in (Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        options = [arg for arg in args if arg is not type(None)]
-        return _coerce(value, options[0], where)
-    if dataclasses.is_dataclass(hint):
-        return build_dataclass(hint, value, where)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"{where}: expected a list, got {value!r}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(item, args[0], f"{where}[{i}]") for i, item in enumerate(value))
-        if len(value) != len(args):
-            raise UserError(f"{where}: expected a list of {len(args)} values, got {len(value)}")
-        return tuple(_coerce(item, arg, f"{where}[{i}]") for i, (item, arg) in enumerate(zip(value, args)))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise UserError(f"{where}: expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise UserError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads "1e-5" (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise UserError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise UserError(f"{where}: expected a string, got {value!r}")
-        return value
-    raise TypeError(f"{where}: unsupported config type {hint!r}")
 
 
 def _plain(value: Any) -> Any:
