@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from longanimation.training.batches import collate
-from longanimation.training.conditioning import encode_conditions, encode_target
+from longanimation.training.diffusion import encode_target
 from longanimation.training.config import load_config
 from longanimation.training.data import build_dataset
 from longanimation.training.diffusion import draw_noise
@@ -53,8 +53,8 @@ def main() -> None:
         for index in range(args.clips):
             batch = collate([clips[index]])
             generator = torch.Generator().manual_seed(index)
-            conditions = encode_conditions(backbone, model.sketch_dit, batch, with_sketch=True)
-            clean = encode_target(backbone, batch, conditions.lead, generator)
+            conditions = batch.conditions(backbone, model.sketch_dit, with_sketch=True)
+            clean = encode_target(backbone, batch.target, conditions.lead, generator)
             steps = backbone.scheduler.config.num_train_timesteps
             noise, timesteps = draw_noise(clean, steps, generator, config.diffusion)
             noisy = backbone.scheduler.add_noise(clean, noise, timesteps)

@@ -18,7 +18,7 @@ def test_rows_follow_the_paper():
     assert {row.fusion_fraction for row in with_ccr if row.table == "Table 3"} == {0.0, 1.0, 0.8, 0.4}
     # Table 3 runs at its own step count, where the four fusion starts stay distinct.
     table3 = [row for row in ablation_rows(True, table3_steps=5) if row.table == "Table 3"]
-    assert [row.fusion_start() for row in table3] == [0, 5, 4, 2] and {row.steps for row in table3} == {5}
+    assert [row.fusion_steps() for row in table3] == [0, 5, 4, 2] and {row.steps for row in table3} == {5}
     assert table3[2].label == "CCF t_st = 4/5 (paper 40/50)"
     assert all(row.model == "final" for row in ablation_rows(False))
     assert not any("CCR" in row.label for row in ablation_rows(False))
@@ -27,7 +27,7 @@ def test_rows_follow_the_paper():
 def test_ablation_run_writes_tables_and_plots(tmp_path):
     model = LongAnimationModel.from_preset("tiny", seed=0)
     summary = run_ablation(
-        {"final": model}, [100], 24, 32, tmp_path, steps=1, table3_steps=2, command="test", report=lambda _: None
+        {"final": model}, [100], 40, 32, tmp_path, steps=1, table3_steps=2, command="test", report=lambda _: None
     )
     rows = {row["label"]: row for row in summary["rows"]}
     assert {row["steps"] for row in summary["rows"] if row["table"] != "Table 3"} == {1}
@@ -35,12 +35,14 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
     assert len(rows) == len(ablation_rows(False))
     # A freshly initialised DGLM adds exactly zero, so memory on/off give the same frames.
     assert rows["0 SketchDiT"]["long_psnr"] == rows["3 + DGLM (global + local)"]["long_psnr"]
+    # 40 frames (20 distinct drawings) in segments of 17: one seam, whose color jump is measured on the world's flat part colors.
+    assert rows["0 SketchDiT"]["seam_jump"]["mean"] >= 0 and "seam jump" in (tmp_path / "ablation.md").read_text()
     saved = json.loads((tmp_path / "ablation.json").read_text())
     assert saved["seeds"] == [100] and "## Table 3" in (tmp_path / "ablation.md").read_text()
     # A rerun of the same command finds seed 100's scores and colors nothing.
     calls = []
     again = run_ablation(
-        {"final": model}, [100], 24, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append
+        {"final": model}, [100], 40, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append
     )
     assert calls == [] and again["rows"] == summary["rows"]
     # The same command on other weights does not reuse them.
@@ -48,7 +50,7 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
     with torch.no_grad():
         next(changed.sketch_dit.parameters()).add_(1.0)
     assert changed.weights_digest() != model.weights_digest()
-    run_ablation({"final": changed}, [100], 24, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append)
+    run_ablation({"final": changed}, [100], 40, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append)
     assert len(calls) == len(ablation_rows(False))
     assert (tmp_path / "psnr_over_frames.png").stat().st_size > 1000
     assert (tmp_path / "frequency_decay.png").stat().st_size > 1000

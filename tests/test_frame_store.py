@@ -30,3 +30,32 @@ def test_spool_refuses_mixed_sizes_and_nothing():
         FrameStore.spool(frames, ["a.png", "b.png"], "shot")
     with pytest.raises(UserError, match="no frames"):
         FrameStore.spool([], [], "shot")
+
+
+def test_loading_line_art_holds_no_more_for_a_longer_shot(tmp_path):
+    """`colorize`'s loader streams: its peak (Python-tracked) memory is the same for 10 and 40 frames."""
+    import tracemalloc
+
+    from PIL import Image
+
+    from longanimation.cli.colorize import load_lineart
+
+    rng = np.random.default_rng(0)
+    peaks = []
+    for count in (10, 40):
+        folder = tmp_path / f"shot{count}"
+        folder.mkdir()
+        for index in range(count):
+            image = np.full((600, 800), 255, np.uint8)
+            image[rng.integers(0, 600, 2000), rng.integers(0, 800, 2000)] = 0
+            Image.fromarray(image).save(folder / f"{index:03d}.png")
+        tracemalloc.start()
+        try:
+            store, _ = load_lineart(folder)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+        assert len(store) == count
+        store.close()
+    # 30 more frames read as RGB are 41 MB: a loader that keeps any part of each frame alive shows it.
+    assert peaks[1] <= 1.1 * peaks[0] + 2**21, [peak / 2**20 for peak in peaks]

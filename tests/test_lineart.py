@@ -21,6 +21,7 @@ from longanimation.data.lineart import (
     image_to_lineart,
     is_binary,
     lineart_to_image,
+    stream_has_light_lines,
 )
 from longanimation.data.lineart_extraction import (
     DarkLinesConfig,
@@ -432,6 +433,28 @@ def test_polarity_detection(drawn_sketch):
     assert masks.shape == shot.shape and masks[2].all()  # the black frame is read as all ink
     assert np.array_equal(masks[0], binarize(gray))
     assert np.array_equal(binarize_frames(255 - shot[:2]), masks[:2])
+
+
+def test_streamed_polarity_keeps_no_frame(drawn_sketch):
+    """Deciding the polarity of a streamed shot keeps a sample of each frame, never the frame itself."""
+    import weakref
+
+    _, gray = drawn_sketch
+    alive = []
+
+    def frames():
+        for index in range(6):
+            frame = np.repeat((255 - gray if light else gray)[..., None], 3, axis=2)
+            alive.append(weakref.ref(frame))
+            yield frame
+            del frame
+            # only the caller's loop variable may still hold the frame just handed out; a kept view holds them all
+            assert sum(ref() is not None for ref in alive) <= 1
+
+    for light in (False, True):
+        alive.clear()
+        assert stream_has_light_lines(frames(), 6) == light
+        assert len(alive) == 6
 
 
 def test_is_binary_and_image_conventions(drawn_sketch):

@@ -19,7 +19,8 @@ from longanimation.models.longanimation_model import LongAnimationModel
 from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
 from longanimation.pipeline.output import FrameFolderSink
 
-FAST = dict(num_inference_steps=2, guidance_scale=1.0)
+# Two steps, and the model at the test shots' own 64 x 64 (the preset would upscale them to 128 x 128).
+FAST = dict(num_inference_steps=2, guidance_scale=1.0, height=64, width=64)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,7 @@ def test_same_seed_same_output_other_seed_differs(pipeline, shot):
         dict(memory="none"),
         dict(memory="local"),
         dict(memory="global"),
-        dict(fusion_start=0),
+        dict(fusion_steps=0),
         dict(paradigm="local-fusion"),
         dict(paradigm="autoregressive"),
         dict(guidance_scale=3.0),
@@ -106,7 +107,7 @@ def test_comparison_paradigms_run(pipeline, shot, options):
 
 def test_any_frame_size_maps_back(pipeline):
     clip = ToonWorld(ToonConfig(seed=4, frames=20, height=48, width=90)).render_range(0, 20)
-    out = pipeline(clip.lineart, {0: clip.color[0]}, "", ColorizeOptions(**FAST))
+    out = pipeline(clip.lineart, {0: clip.color[0]}, "", ColorizeOptions(num_inference_steps=2, guidance_scale=1.0))
     assert out.frames.shape == (20, 48, 90, 3) and out.written.all()
 
 
@@ -118,8 +119,8 @@ def test_bad_inputs_raise_user_errors(pipeline, shot):
         pipeline(sketches[:10], {0: colors[0][:32]}, "", ColorizeOptions(**FAST))
     with pytest.raises(UserError, match="non-empty"):
         pipeline(sketches[:0], {0: colors[0]}, "", ColorizeOptions(**FAST))
-    with pytest.raises(UserError, match="fusion-start"):
-        pipeline(sketches[:10], {0: colors[0]}, "", ColorizeOptions(num_inference_steps=2, fusion_start=5))
+    with pytest.raises(UserError, match="fusion-steps"):
+        pipeline(sketches[:10], {0: colors[0]}, "", ColorizeOptions(num_inference_steps=2, fusion_steps=5))
     with pytest.raises(UserError, match="--memory"):
         pipeline(sketches[:10], {0: colors[0]}, "", ColorizeOptions(**FAST, memory="all"))
 
@@ -194,13 +195,13 @@ def test_pipeline_fusion_blends_all_overlap_latents(pipeline, shot, monkeypatch)
     blended = []
     original = fusion_module.fusion_weights
     monkeypatch.setattr(fusion_module, "fusion_weights", lambda count: blended.append(count) or original(count))
-    options = ColorizeOptions(**FAST, fusion_start=2, segment_frames=17, overlap=4, collapse_held_drawings=False)
+    options = ColorizeOptions(**FAST, fusion_steps=2, segment_frames=17, overlap=4, collapse_held_drawings=False)
     pipeline(sketches[:40], {0: colors[0]}, "", options)
     _, jobs = pipeline.plan(sketches[:40], [0], options.resolved(pipeline.model))
     compression = pipeline.backbone.temporal_compression
     # Segments sharing C + 1 frames blend C / compression latents (eq. 6) in each of the 2 late steps;
     # the tail segment is shifted back and shares more.
-    expected = [(job.segment.overlap - 1) // compression for job in jobs if job.segment.index for _ in range(2)]
+    expected = [(job.segment.shared_frames - 1) // compression for job in jobs if job.segment.index for _ in range(2)]
     assert expected[0] == 4 // compression and blended == expected
 
 

@@ -9,7 +9,7 @@ import torch
 from longanimation.pipeline.fusion import (
     ColorConsistencyFusion,
     fusion_weights,
-    overlap_latent_frames,
+    shared_latent_frames,
     stitch_overlap,
 )
 from longanimation.pipeline.planning import (
@@ -29,7 +29,7 @@ def test_segments_cover_every_frame_once_on_the_latent_grid(frames, segment, ove
     for previous, current in zip(segments, segments[1:]):
         assert current.start > previous.start
         assert (current.start - previous.start) % 4 == 0  # latent frames align
-        assert current.overlap == previous.end - current.start >= overlap + 1
+        assert current.shared_frames == previous.end - current.start >= overlap + 1
         assert current.length == segment
     for seg in segments:
         assert (seg.length - 1) % 4 == 0 and 0 <= seg.padding <= 3
@@ -37,8 +37,8 @@ def test_segments_cover_every_frame_once_on_the_latent_grid(frames, segment, ove
     # The frames each segment contributes after stitching partition the shot.
     owned = []
     for index, seg in enumerate(segments):
-        first = seg.start if index == 0 else seg.start + stitch_overlap(seg.overlap)
-        last = seg.end if index == len(segments) - 1 else segments[index + 1].start + stitch_overlap(segments[index + 1].overlap)
+        first = seg.start if index == 0 else seg.start + stitch_overlap(seg.shared_frames)
+        last = seg.end if index == len(segments) - 1 else segments[index + 1].start + stitch_overlap(segments[index + 1].shared_frames)
         owned.extend(range(first, last))
     assert owned == list(range(frames))
 
@@ -46,7 +46,7 @@ def test_segments_cover_every_frame_once_on_the_latent_grid(frames, segment, ove
 def test_regular_segments_share_overlap_plus_one_frames():
     segments = plan_segments(300, 81, 16)
     assert [s.start for s in segments[:3]] == [0, 64, 128]
-    assert segments[1].overlap == 17 and overlap_latent_frames(17, 4) == 4
+    assert segments[1].shared_frames == 17 and shared_latent_frames(17, 4) == 4
 
 
 def test_bad_segment_settings():
@@ -87,7 +87,7 @@ def test_fusion_weights_match_official_release():
 
 def test_fusion_blends_only_late_steps_and_aligned_latents():
     steps, latents = 10, 5
-    fusion = ColorConsistencyFusion(num_steps=steps, fusion_start=4, temporal_compression=4)
+    fusion = ColorConsistencyFusion(num_steps=steps, fusion_steps=4, temporal_compression=4)
     previous = [torch.full((1, latents, 2, 3, 3), float(step)) for step in range(steps)]
     fusion.begin_segment()
     for step in range(steps):
@@ -95,24 +95,24 @@ def test_fusion_blends_only_late_steps_and_aligned_latents():
     fusion.end_segment()
     assert sorted(fusion.stored) == [6, 7, 8, 9]
     new = torch.full((1, latents, 2, 3, 3), 100.0)
-    assert torch.equal(fusion.blend(new, 5, overlap_frames=9), new)  # early step: untouched
-    fused = fusion.blend(new, 7, overlap_frames=9)  # 9 shared frames -> 2 aligned latents
+    assert torch.equal(fusion.blend(new, 5, shared_frames=9), new)  # early step: untouched
+    fused = fusion.blend(new, 7, shared_frames=9)  # 9 shared frames -> 2 aligned latents
     alpha = 1 / 3
     assert torch.allclose(fused[:, 1], torch.full_like(fused[:, 1], alpha * 100 + (1 - alpha) * 7))
     assert torch.allclose(fused[:, 2], torch.full_like(fused[:, 2], 2 * alpha * 100 + (1 - 2 * alpha) * 7))
     assert torch.equal(fused[:, 0], new[:, 0]) and torch.equal(fused[:, 3:], new[:, 3:])
     state = fusion.state_dict()
-    restored = ColorConsistencyFusion(num_steps=steps, fusion_start=4, temporal_compression=4)
+    restored = ColorConsistencyFusion(num_steps=steps, fusion_steps=4, temporal_compression=4)
     restored.load_state_dict(state)
     assert torch.equal(restored.blend(new, 7, 9), fused)
 
 
 def test_fusion_disabled_and_bad_start():
-    fusion = ColorConsistencyFusion(num_steps=10, fusion_start=0, temporal_compression=4)
+    fusion = ColorConsistencyFusion(num_steps=10, fusion_steps=0, temporal_compression=4)
     assert not any(fusion.is_late(step) for step in range(10))
-    assert all(ColorConsistencyFusion(num_steps=10, fusion_start=10, temporal_compression=4).is_late(s) for s in range(10))
+    assert all(ColorConsistencyFusion(num_steps=10, fusion_steps=10, temporal_compression=4).is_late(s) for s in range(10))
     with pytest.raises(ValueError):
-        ColorConsistencyFusion(num_steps=10, fusion_start=11, temporal_compression=4)
+        ColorConsistencyFusion(num_steps=10, fusion_steps=11, temporal_compression=4)
 
 
 def latent_pixel_frames(start: int, latent: int, compression: int) -> range:
@@ -126,15 +126,15 @@ def latent_pixel_frames(start: int, latent: int, compression: int) -> range:
 def test_fusion_pairs_latents_that_cover_the_same_frames(compression, segment_frames, overlap):
     first, second = plan_segments(3 * segment_frames, segment_frames, overlap, compression)[:2]
     latents = (segment_frames - 1) // compression + 1
-    count = overlap_latent_frames(second.overlap, compression)
+    count = shared_latent_frames(second.shared_frames, compression)
     assert count == overlap // compression  # C / compression latents are blended (eq. 6)
-    fusion = ColorConsistencyFusion(num_steps=3, fusion_start=3, temporal_compression=compression)
+    fusion = ColorConsistencyFusion(num_steps=3, fusion_steps=3, temporal_compression=compression)
     previous = torch.arange(latents, dtype=torch.float32).view(1, latents, 1, 1, 1).expand(1, latents, 2, 2, 2)
     fusion.begin_segment()
     fusion.record(previous, 0, tail_latents=count)
     fusion.end_segment()
     new = torch.full((1, latents, 2, 2, 2), 1000.0)
-    fused = fusion.blend(new, 0, second.overlap)
+    fused = fusion.blend(new, 0, second.shared_frames)
     weights = fusion_weights(count)
     for k in range(1, count + 1):
         partner = latents - count + k - 1  # 0-based index of z_{i-1}^{L-C+k}, k 1-based

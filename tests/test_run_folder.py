@@ -257,7 +257,7 @@ def test_python_api_checks_the_numbers(options, word):
 def test_good_edge_options_still_resolve():
     model = LongAnimationModel.from_preset("tiny", seed=0)
     resolved = ColorizeOptions(num_inference_steps=1, guidance_scale=0, seed=-3, overlap=0).resolved(model)
-    assert resolved.num_inference_steps == 1 and resolved.guidance_scale == 0 and resolved.fusion_start == 0
+    assert resolved.num_inference_steps == 1 and resolved.guidance_scale == 0 and resolved.fusion_steps == 0
     assert ColorizeOptions(seed=np.int64(7)).resolved(model).seed == 7
 
 

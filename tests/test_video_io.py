@@ -68,6 +68,21 @@ def test_mp4_round_trip_is_h264_yuv420p_at_shot_fps(tmp_path):
     assert np.abs(shot.frames.astype(int) - frames).mean() < 6
 
 
+def test_video_encoder_holds_a_bounded_number_of_frames(tmp_path):
+    """x264 keeps its lookahead in memory (41 frames by default, 1.4 GB at 4K): the writer bounds it."""
+    from longanimation.data.video_io import ENCODER_LOOKAHEAD
+
+    frames = _frames(48, seed=3)
+    held = []
+    with VideoWriter(tmp_path / "long.mp4", fps=24) as writer:
+        for frame in frames:
+            writer.write(frame)
+            held.append(writer.frames_in_encoder)
+    assert max(held) <= ENCODER_LOOKAHEAD + 1 < 20
+    assert held[-1] == max(held)  # a steady state, not a shot-long buffer
+    assert read_shot(tmp_path / "long.mp4").num_frames == len(frames)
+
+
 def test_odd_size_video_is_padded_to_even(tmp_path):
     frames = _frames(3, 48, 64)[:, :47, :63]
     write_video(tmp_path / "odd.mp4", frames, fps=24)

@@ -48,6 +48,7 @@ COMMAND_MODULES = (
     "longanimation.cli.evaluate",
     "longanimation.cli.train",
     "longanimation.cli.ui",
+    "longanimation.cli.convert",
 )
 
 

@@ -78,7 +78,7 @@ def colorize(
     overlap: int = typer.Option(None, help="Overlap C (a multiple of 4): segments share C+1 frames."),
     steps: int = typer.Option(None, help="Denoising steps per segment."),
     guidance_scale: float = typer.Option(None, help="Classifier-free guidance scale (1 = off)."),
-    fusion_start: int = typer.Option(None, help="Color Consistency Fusion in the last N steps (t_st)."),
+    fusion_steps: int = typer.Option(None, help="Color Consistency Fusion in the last N steps (t_st)."),
     no_fusion: bool = typer.Option(False, "--no-fusion", help="Turn Color Consistency Fusion off."),
     memory: str = typer.Option("both", help="Memory for DGLM: none, local, global or both."),
     paradigm: str = typer.Option("memory", help="memory (the paper), local-fusion (LVCD-style) or autoregressive."),
@@ -104,12 +104,33 @@ def colorize(
     fps: float = typer.Option(None, help="Frame rate of the videos (default: the input's)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in OUT."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress or summary."),
+    device: str = typer.Option(None, help="Where the model runs: cpu, cuda, cuda:1, ... (default: cuda if there is a GPU)."),
+    dtype: str = typer.Option(
+        None, help="Weights' dtype: fp32, bf16 or fp16 (GPU only); the sampler stays float32 (default: bf16 on a GPU, fp32 on the CPU)."
+    ),
+    offload: str = typer.Option(
+        "none",
+        help="none: denoiser and VAE stay on the device, the text encoder and memory model come only while they run; "
+        "model: each part on the device only while it runs; sequential: weights streamed layer by layer (least memory, slowest). "
+        "See `longanimation info --estimate HxW`.",
+    ),
+    vae_tiling: bool = typer.Option(
+        False, "--vae-tiling", help="Encode and decode in overlapping tiles (about 10x less VAE memory; tile seams blended)."
+    ),
+    vae_slicing: bool = typer.Option(
+        False, "--vae-slicing", help="VAE batches one video at a time (segments are batches of one: no change here)."
+    ),
+    memory_resident: bool = typer.Option(
+        False, "--memory-resident", help="With --offload none: keep the memory model on the device between segments."
+    ),
 ) -> None:
     """Color every frame of INPUT from the keyframes (LongAnimation, segment by segment with memory)."""
     from ..data.video_io import open_shot, read_image
+    from ..pipeline.placement import PlacementOptions
 
     started = time.perf_counter()
     check_fps(fps)  # the other numbers are checked by ColorizeOptions.resolved, before any frame
+    placement = PlacementOptions(device, dtype, offload, vae_tiling, vae_slicing, memory_resident).resolved()
     sketches, shot = load_lineart(lineart, extract_sketches=extract_sketches, binarize=binarize)
 
     keyframes = {}
@@ -131,7 +152,7 @@ def colorize(
         overlap=overlap,
         num_inference_steps=steps,
         guidance_scale=guidance_scale,
-        fusion_start=0 if no_fusion else fusion_start,
+        fusion_steps=0 if no_fusion else fusion_steps,
         memory=memory,
         paradigm=paradigm,
         collapse_held_drawings=not keep_held,
@@ -141,14 +162,18 @@ def colorize(
         track_regions=track_regions,
         correspondence=correspondence,
     )
-    _run(sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started, color_layer)
+    _run(
+        sketches, keyframes, prompt, options, model, output, shot, truth, fps, resume, quiet, started, color_layer,
+        placement=placement,
+    )
 
 
 def _run(
     sketches, keyframes, prompt, options, model_path, output, shot, truth, fps, resume, quiet, started, color_layer,
-    progress=None,
+    progress=None, placement=None,
 ) -> None:
     # progress: a (job, jobs, step, steps) callback that replaces the terminal bar (the web UI's, which can also stop the run).
+    # placement: PlacementOptions (device, dtype, offload, VAE tiling); None: the model as loaded, on the CPU.
     from ..models.longanimation_model import LongAnimationModel
     from ..pipeline.long_animation import LongAnimationPipeline, plan_summary
     from ..pipeline.output import FrameFolderSink, WriteError, finish, write_plan
@@ -158,8 +183,8 @@ def _run(
     check_fps(fps)
     if not model_path.exists():
         raise UserError(f"model folder {model_path} does not exist (pass --model PATH)")
-    model = LongAnimationModel.from_pretrained(model_path)
-    pipeline = LongAnimationPipeline(model)
+    model = LongAnimationModel.from_pretrained(model_path, dtype=placement.torch_dtype if placement else None)
+    pipeline = LongAnimationPipeline(model, placement)
     resolved = options.resolved(model)
     _, checked = pipeline.check_inputs(sketches, keyframes)
     groups, jobs = pipeline.plan(sketches, list(keyframes), resolved)

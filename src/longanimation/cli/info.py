@@ -1,4 +1,13 @@
-"""``longanimation info``: the parameter count of every part of a preset."""
+"""``longanimation info``: the parameter count of every part of a preset, and an estimate of its GPU memory.
+
+``--estimate HxW`` adds the peak GPU memory one segment at that model size
+needs under each placement of ``colorize`` (``--offload``, ``--vae-tiling``,
+``--memory-resident``) with weights in ``--dtype``. It is an estimate, not a
+measurement: parameter bytes per part at the dtype, plus the activations of
+one segment counted by running its code on meta tensors (nothing computed, no
+memory used; attention as a fused SDPA kernel, so no N x N matrix; diffusers'
+own VAE code, tiled or not). See :mod:`longanimation.pipeline.gpu_estimate`.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +23,22 @@ def _row(label: str, count: int) -> str:
 @app.command("info")
 def info(
     preset: str = typer.Option("paper", help="Model preset: paper or tiny."),
+    estimate: str = typer.Option(
+        None,
+        metavar="HxW",
+        help="Also estimate the peak GPU memory of one segment at this model size (e.g. 768x1360), "
+        "for each --offload and with or without --vae-tiling. An estimate, not a measurement.",
+    ),
+    dtype: str = typer.Option("bf16", help="With --estimate: the weights' dtype, fp32, bf16 or fp16."),
 ) -> None:
-    """Build a preset on the meta device (no memory used) and print each part's parameter count."""
-    from ..models.longanimation_model import TRAINING_STAGES, LongAnimationModel, count_parameters
+    """Build a preset on the meta device (no memory used) and print each part's parameter count.
 
+    With ``--estimate HxW``, also the estimated peak GPU memory per placement (module docstring).
+    """
+    from ..models.longanimation_model import TRAINING_STAGES, LongAnimationModel, count_parameters
+    from ..pipeline.gpu_estimate import parse_size
+
+    size = parse_size(estimate) if estimate is not None else None  # bad input fails before any output
     model = LongAnimationModel.from_preset(preset, device="meta")
     memory_own = sum(parameter.numel() for parameter in model.memory_model.parameters(recurse=False))
     rows = [
@@ -42,3 +63,11 @@ def info(
         f"guidance {segment.guidance_scale:g}, fusion in the last {segment.fusion_steps} steps, "
         f"{segment.width}x{segment.height}"
     )
+    if size is not None:
+        from ..pipeline.gpu_estimate import estimate as estimate_memory
+        from ..pipeline.gpu_estimate import estimate_lines
+
+        lines = estimate_lines(estimate_memory(preset, *size, dtype))
+        typer.echo("")
+        for line in lines:
+            typer.echo(line)

@@ -4,7 +4,12 @@ Every configuration colors the same long toon shots (seeds never used in
 training) from the keyframe at frame 0 and is scored with the evaluation
 protocol (:func:`~longanimation.evaluation.runner.evaluate`): short-term (the
 first 14 frames) and long-term (the whole shot) PSNR and SSIM, PSNR per frame
-and the fig. 8 low/high-frequency decay. Mean and spread over the seeds.
+and the fig. 8 low/high-frequency decay; and with the toon world's flat part
+colors (:mod:`~longanimation.evaluation.consistency`) what the memory and the
+fusion are for: the color agreement across segments of objects absent from
+the keyframe (the spread of their per-segment mean colors, CIELAB ΔE: the
+model never saw their colors, only its memory can keep them) and the mean
+color jump at the seams between segments. Mean and spread over the seeds.
 
 * Table 2 (modules): SketchDiT alone; + local memory; + global memory;
   + DGLM (both); + CCR (the model after the reward stage). Rows 0-3 use the
@@ -32,9 +37,15 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_file
+from .consistency import consistency_report, region_colors
+from .region_truth import Region, RegionTruth
 from .runner import Networks, evaluate
+from .segments import Segmentation
 
 RESULTS_JSON, TABLES_MD, SCORES_JSON = "ablation.json", "ablation.md", "scores-per-seed.json"
+SCORE_KEYS = (
+    "short_psnr", "long_psnr", "short_ssim", "long_ssim", "low_decay", "high_decay", "absent_spread", "seam_jump"
+)
 PSNR_PLOT, DECAY_PLOT = "psnr_over_frames.png", "frequency_decay.png"
 
 
@@ -50,7 +61,7 @@ class AblationRow:
     paradigm: str = "memory"
     steps: int | None = None  # sampling steps; None = the run's step count
 
-    def fusion_start(self) -> int | None:
+    def fusion_steps(self) -> int | None:
         """t_st in steps, or None for the preset default; needs ``steps`` set when a fraction is."""
         return None if self.fusion_fraction is None else round(self.fusion_fraction * self.steps)
 
@@ -78,15 +89,43 @@ def ablation_rows(have_before_ccr: bool, table3_steps: int = 5) -> list[Ablation
     return rows
 
 
-def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: int) -> dict:
-    """Color one shot with ``row``'s options and score frames ``start:``."""
+def planned_segments(pipeline, lineart: np.ndarray, options) -> Segmentation:
+    """The frames each segment of the pipeline's plan contributes, from a keyframe at frame 0."""
+    from ..pipeline.long_animation import plan_summary
+
+    groups, jobs = pipeline.plan(lineart, [0], options.resolved(pipeline.model))
+    ranges = tuple((entry["frames"][0], entry["frames"][1] + 1) for entry in plan_summary(groups, jobs) if entry["frames"])
+    return Segmentation(ranges, "the pipeline's plan", len(lineart))
+
+
+def consistency_scores(frames: np.ndarray, clip, regions: list[Region], segmentation: Segmentation) -> dict:
+    """Mean segment spread (ΔE) of the objects absent from frame 0 seen in two segments or more, mean seam jump."""
+    truth = RegionTruth(clip.regions, regions, "flat part colors of the toon world")
+    report = consistency_report(region_colors(frames, clip.color, truth), regions, segmentation)
+    absent = [
+        entry["segment_spread"]
+        for entry in report["objects"]
+        if entry["absent_in_frame_0"] and entry["segments_visible"] >= 2 and entry["segment_spread"] is not None
+    ]
+    seam = report["summary"]["mean_seam_jump"]
+    return {
+        "absent_spread": float(np.mean(absent)) if absent else float("nan"),
+        "seam_jump": float("nan") if seam is None else seam,
+    }
+
+
+def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: int, regions: list[Region]) -> dict:
+    """Color one shot with ``row``'s options; score frames ``start:``, and the consistency over the shot."""
     from ..pipeline.long_animation import ColorizeOptions
 
     # The tables measure the model's mechanisms: its frames as it makes them, no correspondence carried.
+    height, width = clip.lineart.shape[1:]
     options = ColorizeOptions(
+        height=height,  # the model at the world's own size
+        width=width,
         memory=row.memory,
         num_inference_steps=row.steps,
-        fusion_start=row.fusion_start(),
+        fusion_steps=row.fusion_steps(),
         paradigm=row.paradigm,
         seed=seed,
         correspondence="none",
@@ -101,6 +140,7 @@ def score_row(pipeline, row: AblationRow, clip, start: int, prompt: str, seed: i
         "low_decay": report["frequency"]["low_decay"],
         "high_decay": report["frequency"]["high_decay"],
         "psnr_per_frame": report["per_frame"]["psnr"],
+        **consistency_scores(out.frames, clip, regions, planned_segments(pipeline, clip.lineart, options)),
     }
 
 
@@ -126,6 +166,7 @@ def run_ablation(
     """
     from ..data.toon import ToonConfig, ToonWorld
     from ..pipeline.long_animation import LongAnimationPipeline
+    from .region_truth import manifest_regions
 
     pipelines = {name: LongAnimationPipeline(model) for name, model in models.items()}
     run_steps = steps or models["final"].segment.num_inference_steps
@@ -138,6 +179,7 @@ def run_ablation(
         "frames": frames,
         "size": size,
         "rows": [[row.label, row.steps] for row in rows],  # lists: the JSON round trip must compare equal
+        "metrics": list(SCORE_KEYS),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     saved = json.loads((out_dir / SCORES_JSON).read_text()) if (out_dir / SCORES_JSON).exists() else {}
@@ -148,9 +190,11 @@ def run_ablation(
         # The pipeline returns the keyframe itself for frames whose line art is the keyframe's
         # (a new drawing index can repeat the same line art): score from the first one that differs.
         start = next((i for i, sketch in enumerate(clip.lineart) if not np.array_equal(sketch, clip.lineart[0])), 1)
+        regions = manifest_regions(world.manifest(), f"toon world {seed}")
         by_seed[str(seed)] = {}
         for row in rows:
-            by_seed[str(seed)][row.label] = score_row(pipelines[row.model], row, clip, start, world.caption, seed)
+            scores = score_row(pipelines[row.model], row, clip, start, world.caption, seed, regions)
+            by_seed[str(seed)][row.label] = scores
             report(f"seed {seed} {row.table} {row.label}: long-term PSNR {by_seed[str(seed)][row.label]['long_psnr']:.2f}")
         with atomic_file(out_dir / SCORES_JSON) as tmp:
             tmp.write_text(json.dumps({"setting": setting, "scores": by_seed}) + "\n")
@@ -158,9 +202,10 @@ def run_ablation(
     summary = {"command": command, "seeds": seeds, "frames": frames, "size": size, "rows": []}
     for row in rows:
         entry = {"table": row.table, "label": row.label, "model": row.model, "steps": row.steps}
-        for key in ("short_psnr", "long_psnr", "short_ssim", "long_ssim", "low_decay", "high_decay"):
+        for key in SCORE_KEYS:
             values = np.array([score[key] for score in scores[row.label]], dtype=float)
-            entry[key] = {"mean": float(values.mean()), "std": float(values.std())}
+            values = values[~np.isnan(values)]  # a seed may have no absent object seen in two segments
+            entry[key] = {"mean": float(values.mean()), "std": float(values.std())} if len(values) else None
         entry["psnr_per_frame_mean"] = mean_curve([s["psnr_per_frame"] for s in scores[row.label]]).tolist()
         summary["rows"].append(entry)
     with atomic_file(out_dir / RESULTS_JSON) as tmp:
@@ -180,29 +225,32 @@ def mean_curve(curves: list[list[float]]) -> np.ndarray:
 def ablation_markdown(summary: dict) -> str:
     """Tables 2, 3 and the paradigms: mean ± std over the seeds."""
 
-    def cell(stat: dict, digits: int) -> str:
-        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+    def cell(stat: dict | None, digits: int) -> str:
+        return "n/a" if stat is None else f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
     lines = [
         "# Ablations on long toon shots",
         "",
         f"Command: `{summary['command']}`  ",
         f"Seeds {summary['seeds']} (never used in training), {summary['frames']} frames at "
-        f"{summary['size']}x{summary['size']}; mean ± std over seeds. Short-term = first 14 scored frames.",
+        f"{summary['size']}x{summary['size']}; mean ± std over seeds. Short-term = first 14 scored frames. "
+        "Absent-object spread: ΔE spread of the per-segment mean colors of objects the keyframe does not show "
+        "(lower = kept across segments); seam jump: mean ΔE color change across seams beyond the truth's.",
     ]
     for table in dict.fromkeys(row["table"] for row in summary["rows"]):
         lines += [
             "",
             f"## {table}",
             "",
-            "| setting | steps | PSNR short | PSNR long | SSIM short | SSIM long | low-freq decay | high-freq decay |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+            "| setting | steps | PSNR short | PSNR long | SSIM short | SSIM long | low-freq decay | high-freq decay "
+            "| absent-object spread ΔE | seam jump ΔE |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
         ]
         for row in (r for r in summary["rows"] if r["table"] == table):
             lines.append(
                 f"| {row['label']} | {row['steps']} | {cell(row['short_psnr'], 2)} | {cell(row['long_psnr'], 2)} | "
                 f"{cell(row['short_ssim'], 3)} | {cell(row['long_ssim'], 3)} | {cell(row['low_decay'], 3)} | "
-                f"{cell(row['high_decay'], 3)} |"
+                f"{cell(row['high_decay'], 3)} | {cell(row['absent_spread'], 2)} | {cell(row['seam_jump'], 2)} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -77,9 +77,14 @@ def read_manifest(path: str | os.PathLike) -> list[Region]:
         raise UserError(f"manifest {path} does not exist") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UserError(f"cannot read manifest {path}: {error}") from None
+    return manifest_regions(manifest, f"manifest {path}")
+
+
+def manifest_regions(manifest: object, where: str = "manifest") -> list[Region]:
+    """The paint regions of a toon manifest dict (:meth:`ToonWorld.manifest`), in increasing id order."""
     objects = manifest.get("objects") if isinstance(manifest, dict) else None
     if not isinstance(objects, list):
-        raise UserError(f"manifest {path} has no 'objects' list")
+        raise UserError(f"{where} has no 'objects' list")
     regions = []
     try:
         for obj in objects:
@@ -89,7 +94,7 @@ def read_manifest(path: str | os.PathLike) -> list[Region]:
                     raise ValueError(f"color {part['color']}")
                 regions.append(Region(int(part["id"]), int(obj["id"]), str(obj["name"]), str(part["name"]), color))
     except (KeyError, TypeError, ValueError) as error:
-        raise UserError(f"manifest {path}: malformed object or part ({error})") from None
+        raise UserError(f"{where}: malformed object or part ({error})") from None
     return sorted(regions, key=lambda region: region.id)
 
 

@@ -158,13 +158,7 @@ class CogVideoXBackbone(nn.Module):
     ) -> CogVideoXBackbone:
         """Load a local diffusers CogVideoX-1.5 I2V folder (safetensors only, nothing downloaded)."""
         directory = Path(directory)
-        if not directory.is_dir():
-            raise UserError(f"CogVideoX folder {directory} does not exist")
-        for name in SUBFOLDERS:
-            if not (directory / name).is_dir():
-                raise UserError(f"{directory} is not a CogVideoX snapshot: subfolder {name}/ is missing")
-        for name in WEIGHT_SUBFOLDERS:
-            _require_safetensors(directory / name)
+        check_snapshot(directory)
         transformer = _load_weights(CogVideoXTransformer3DModel, directory / TRANSFORMER, torch_dtype=dtype)
         vae = _load_weights(AutoencoderKLCogVideoX, directory / VAE, torch_dtype=dtype)
         # transformers reports mis-shaped tensors by name only when told to ignore them; we then refuse.
@@ -292,7 +286,19 @@ class CogVideoXBackbone(nn.Module):
         return self.text_encoder(tokens.input_ids.to(device))[0]
 
 
-def _require_safetensors(folder: Path) -> None:
+def check_snapshot(folder: Path) -> None:
+    """``folder`` is a diffusers CogVideoX snapshot: every part's subfolder, weights in safetensors."""
+    if not folder.is_dir():
+        raise UserError(f"CogVideoX folder {folder} does not exist")
+    for name in SUBFOLDERS:
+        if not (folder / name).is_dir():
+            raise UserError(f"{folder} is not a CogVideoX snapshot: subfolder {name}/ is missing")
+    for name in WEIGHT_SUBFOLDERS:
+        require_safetensors(folder / name)
+
+
+def require_safetensors(folder: Path) -> None:
+    """Refuse a weights folder without safetensors (naming a pickle checkpoint if there is one)."""
     if any(folder.glob("*.safetensors")):
         return
     if any(path.suffix in PICKLE_SUFFIXES and is_pickle_file(path) for path in folder.iterdir()):

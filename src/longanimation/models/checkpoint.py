@@ -94,17 +94,18 @@ def save_state_dict(module: nn.Module, weights: Path, metadata: dict[str, str] |
     save_file(state, str(weights), metadata=metadata or {"format": "pt"})
 
 
+def write_config(directory: Path, config: Any, class_name: str) -> None:
+    """Write a module's config dataclass as ``directory/config.json`` (with its class name)."""
+    raw = dataclasses.asdict(config) | {"_class": class_name}
+    (directory / CONFIG_NAME).write_text(json.dumps(raw, indent=2, sort_keys=True) + "\n")
+
+
 def read_config(directory: Path, config_class: type) -> Any:
     """Read ``config.json`` of a saved module into ``config_class`` (unknown keys and wrong types are errors)."""
     path = directory / CONFIG_NAME
     if not path.is_file():
         raise UserError(f"missing {path}: not a saved {config_class.__name__} folder")
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UserError(f"cannot read {path}: {error}") from None
-    if not isinstance(raw, dict):
-        raise UserError(f"{path} must hold a JSON object, not {type(raw).__name__}")
+    raw = read_json(path)
     raw.pop("_class", None)
     fields = {field.name for field in dataclasses.fields(config_class)}
     unknown = sorted(set(raw) - fields)
@@ -113,7 +114,19 @@ def read_config(directory: Path, config_class: type) -> Any:
     return build_dataclass(config_class, raw, where=str(path))
 
 
-def _one_line(error: BaseException) -> str:
+def read_json(path: Path) -> dict[str, Any]:
+    """A JSON object from ``path``, or a one-line error naming the file."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read {path}: {one_line(error)}") from None
+    if not isinstance(value, dict):
+        raise UserError(f"{path} must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line, at most about 300 characters."""
     message = " ".join(str(error).split()) or type(error).__name__
     return message if len(message) <= 300 else message[:300] + " ..."
 
@@ -132,8 +145,7 @@ class PretrainedModule(nn.Module):
     def save_pretrained(self, directory: str | os.PathLike) -> None:
         """Write ``config.json`` and ``model.safetensors`` into ``directory`` atomically."""
         with atomic_dir(directory) as tmp:
-            config = dataclasses.asdict(self.config) | {"_class": type(self).__name__}
-            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+            write_config(tmp, self.config, type(self).__name__)
             save_state_dict(self, tmp / WEIGHTS_NAME)
 
     @classmethod
@@ -154,7 +166,7 @@ class PretrainedModule(nn.Module):
             model = cls(config)
         except (TypeError, ValueError, RuntimeError, ZeroDivisionError, AssertionError) as error:
             raise UserError(
-                f"{directory / CONFIG_NAME} does not describe a valid {cls.__name__}: {_one_line(error)}"
+                f"{directory / CONFIG_NAME} does not describe a valid {cls.__name__}: {one_line(error)}"
             ) from None
         load_state_dict_checked(model, directory / WEIGHTS_NAME)
         return model.to(device=device, dtype=dtype)

@@ -14,9 +14,19 @@ leaves S exactly unchanged (ControlNet-style start).
 Design choices: one projector MLP for keys and one for values per memory layer
 (keys and values live in different spaces: keys feed a dot product, values
 are mixed into the output); global and local tokens share the projectors (same
-layer, same space). Projector = Linear(kv_width -> D) + LayerNorm + LeakyReLU,
-as the official release. No positional signal is added to memory tokens
-(the paper's cross-attention is over a set).
+layer, same space). Projector = Linear(kv_width -> D) + LayerNorm + LeakyReLU.
+No positional signal is added to memory tokens (the paper's cross-attention is
+over a set).
+
+The official release's DGLM (``global_local_memory_module.py``) is the same
+computation in another layout, selected by two config values:
+
+* ``projector_hidden = (1024, 2048)``: the projector is
+  Linear + LayerNorm + LeakyReLU per hidden width, then a plain Linear to D;
+* ``layout = "official"``: no biases in the attention, FFN and output
+  projections, one extra LayerNorm applied to the projected memory keys and to
+  the projected memory values (the same LayerNorm for both), and exact GELU
+  in the FFN. Eq. 4 is unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from .checkpoint import PretrainedModule
 from .memory_model import MemoryModelConfig
 from .memory_state import MemoryView
 
+LAYOUTS = ("ours", "official")
+
 
 @dataclasses.dataclass
 class DGLMConfig:
@@ -45,10 +57,20 @@ class DGLMConfig:
     ffn_mult: int = 4
     use_global: bool = True
     use_local: bool = True
+    layout: str = "ours"  # "ours" or "official" (the release's biases, norms and GELU; see the module docstring)
+    projector_hidden: tuple[int, ...] = ()  # hidden widths of the memory projector; () = one stage (ours)
 
     def __post_init__(self) -> None:
         if not (self.use_global or self.use_local):
             raise UserError("DGLMConfig needs use_global or use_local (or both)")
+        if self.layout not in LAYOUTS:
+            raise UserError(f"DGLMConfig layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
+        if any(width < 1 for width in self.projector_hidden):
+            raise UserError("DGLMConfig projector_hidden widths must be positive")
+
+    @property
+    def official(self) -> bool:
+        return self.layout == "official"
 
     @classmethod
     def paper(cls) -> DGLMConfig:
@@ -68,10 +90,21 @@ class DGLMConfig:
 
 
 class MemoryProjector(nn.Sequential):
-    """The "FFN-based projector" of sec. 3.2.2: memory KV width -> SketchDiT width."""
+    """The "FFN-based projector" of sec. 3.2.2: memory KV width -> SketchDiT width.
 
-    def __init__(self, memory_dim: int, sketch_dim: int) -> None:
-        super().__init__(nn.Linear(memory_dim, sketch_dim), nn.LayerNorm(sketch_dim), nn.LeakyReLU())
+    Without ``hidden`` widths one stage Linear + LayerNorm + LeakyReLU (ours);
+    with them one such stage per hidden width and a plain Linear to the
+    SketchDiT width (the official release: hidden 1024, 2048).
+    """
+
+    def __init__(self, memory_dim: int, sketch_dim: int, hidden: tuple[int, ...] = ()) -> None:
+        if not hidden:
+            super().__init__(nn.Linear(memory_dim, sketch_dim), nn.LayerNorm(sketch_dim), nn.LeakyReLU())
+            return
+        layers: list[nn.Module] = []
+        for width_in, width in zip((memory_dim, *hidden), hidden):
+            layers += [nn.Linear(width_in, width), nn.LayerNorm(width), nn.LeakyReLU()]
+        super().__init__(*layers, nn.Linear(hidden[-1], sketch_dim))
 
 
 class MemoryCrossAttention(nn.Module):
@@ -79,24 +112,28 @@ class MemoryCrossAttention(nn.Module):
 
     def __init__(self, config: DGLMConfig) -> None:
         super().__init__()
-        inner = config.num_heads * config.head_dim
+        inner, dim, bias = config.num_heads * config.head_dim, config.sketch_dim, not config.official
         self.heads = config.num_heads
-        self.norm = nn.LayerNorm(config.sketch_dim)
-        self.to_q = nn.Linear(config.sketch_dim, inner)
-        self.to_k = nn.Linear(config.sketch_dim, inner)
-        self.to_v = nn.Linear(config.sketch_dim, inner)
-        self.to_out = nn.Linear(inner, config.sketch_dim)
-        self.ffn_norm = nn.LayerNorm(config.sketch_dim)
+        self.norm = nn.LayerNorm(dim)
+        # official: one LayerNorm for the projected memory keys and values alike (its `norm1`)
+        self.memory_norm = nn.LayerNorm(dim) if config.official else None
+        self.to_q = nn.Linear(dim, inner, bias=bias)
+        self.to_k = nn.Linear(dim, inner, bias=bias)
+        self.to_v = nn.Linear(dim, inner, bias=bias)
+        self.to_out = nn.Linear(inner, dim, bias=bias)
+        self.ffn_norm = nn.LayerNorm(dim)
         self.ffn = nn.Sequential(
-            nn.Linear(config.sketch_dim, config.ffn_mult * config.sketch_dim),
-            nn.GELU(approximate="tanh"),
-            nn.Linear(config.ffn_mult * config.sketch_dim, config.sketch_dim),
+            nn.Linear(dim, config.ffn_mult * dim, bias=bias),
+            nn.GELU(approximate="none" if config.official else "tanh"),
+            nn.Linear(config.ffn_mult * dim, dim, bias=bias),
         )
 
     def forward(
         self, hidden: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
         """``hidden`` (B, N, D); ``keys``/``values`` (B, K, D) projected memory; ``mask`` (B, K), True = attend."""
+        if self.memory_norm is not None:
+            keys, values = self.memory_norm(keys), self.memory_norm(values)
         query = self.to_q(self.norm(hidden)).unflatten(-1, (self.heads, -1)).transpose(1, 2)
         key = self.to_k(keys).unflatten(-1, (self.heads, -1)).transpose(1, 2)
         value = self.to_v(values).unflatten(-1, (self.heads, -1)).transpose(1, 2)
@@ -113,16 +150,19 @@ class GlobalLocalMemory(PretrainedModule):
     def __init__(self, config: DGLMConfig) -> None:
         super().__init__()
         self.config = config
+        hidden = tuple(config.projector_hidden)
         self.key_projectors = nn.ModuleList(
-            MemoryProjector(config.memory_dim, config.sketch_dim) for _ in range(config.num_layers)
+            MemoryProjector(config.memory_dim, config.sketch_dim, hidden) for _ in range(config.num_layers)
         )
         self.value_projectors = nn.ModuleList(
-            MemoryProjector(config.memory_dim, config.sketch_dim) for _ in range(config.num_layers)
+            MemoryProjector(config.memory_dim, config.sketch_dim, hidden) for _ in range(config.num_layers)
         )
         self.blocks = nn.ModuleList(MemoryCrossAttention(config) for _ in range(config.num_layers))
-        self.proj_out = nn.Linear(config.sketch_dim, config.sketch_dim)
+        # official: a raw matrix P applied as h @ P, i.e. a bias-free Linear with weight P^T
+        self.proj_out = nn.Linear(config.sketch_dim, config.sketch_dim, bias=not config.official)
         nn.init.zeros_(self.proj_out.weight)
-        nn.init.zeros_(self.proj_out.bias)
+        if self.proj_out.bias is not None:
+            nn.init.zeros_(self.proj_out.bias)
 
     def memory(self, global_view: MemoryView | None, local_view: MemoryView | None) -> MemoryView | None:
         """The views this DGLM uses (config flags), joined along tokens: ``[global, local]``."""

@@ -31,6 +31,20 @@ Streaming (``new_state`` / ``append``) costs are proportional to the new frames:
 only new frames go through CLIP, and each chunk attends to the cached
 summaries only, whose number is bounded by ``max_global_summaries`` (merging,
 see :meth:`SummaryCache.merge_oldest`).
+
+Video-XL as the official LongAnimation release runs it (the ``official``
+preset variant) is this loop with four config values set:
+
+* ``summary_projections``: summary tokens use q/k/v projections of their own
+  (Video-XL's ``beacon_param = q k v``; o_proj and the MLP are shared);
+* ``compression_ratio = 8`` with ``chunk_sizes = (10,)``: fixed windows of
+  1440 frame tokens (``beacon_window``), a chunk of L tokens gets L / 8
+  summaries, the shorter last one too (the release forces ``beacon_ratio = [8]``);
+* ``prompt_prefix`` / ``prompt_suffix``: token ids of the chat prompt around the
+  video. The prefix is run first and cached (Video-XL's "sink" from
+  ``beacon_skip_first``); every view ends with the suffix tokens' keys/values,
+  read against the whole memory, because the release takes its memory from
+  the KV cache after the full prompt (``past_key_values[-9, -5, -1]``).
 """
 
 from __future__ import annotations
@@ -79,6 +93,11 @@ class MemoryModelConfig:
     change_thresholds: tuple[float, ...] = (0.1, 0.25)
     summary_tokens: int | None = None  # s per chunk; None: tokens_per_frame (ratios 8/4/2 for chunks of 8/4/2)
     max_global_summaries: int = 11700  # summary tokens: about 650 frames at ratio 8 (the release's 650 frames)
+    # Video-XL variant (module docstring): own summary q/k/v, fixed ratio, chat prompt around the video
+    summary_projections: bool = False
+    compression_ratio: int | None = None  # frame tokens per summary token; None: summary_tokens per chunk
+    prompt_prefix: tuple[int, ...] = ()
+    prompt_suffix: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         problems = []
@@ -99,8 +118,13 @@ class MemoryModelConfig:
         tokens = (self.image_size // self.patch_size // self.pool_stride) ** 2
         if self.summary_tokens is not None and not 1 <= self.summary_tokens <= tokens:
             problems.append(f"summary_tokens must lie in [1, {tokens}] (the tokens of one frame)")
-        if self.max_global_summaries < 4 * (self.summary_tokens or tokens):
+        ratio = self.compression_ratio
+        if ratio is not None and (self.summary_tokens is not None or ratio < 1 or tokens % ratio):
+            problems.append(f"compression_ratio must divide the {tokens} tokens of a frame, without summary_tokens")
+        elif sizes and self.max_global_summaries < 4 * self.summaries_per_chunk:
             problems.append("max_global_summaries must hold at least 4 chunks of summary tokens")
+        if any(not 0 <= token < self.vocab_size for token in (*self.prompt_prefix, *self.prompt_suffix)):
+            problems.append(f"prompt token ids must lie in [0, {self.vocab_size})")
         if problems:
             raise UserError("bad MemoryModelConfig: " + "; ".join(problems))
 
@@ -138,7 +162,13 @@ class MemoryModelConfig:
 
     @property
     def summaries_per_chunk(self) -> int:
-        """``s``: summary tokens of every chunk (Video-XL: a chunk's tokens / its compression ratio)."""
+        """``s``: summary tokens of a chunk of the largest size (Video-XL: a chunk's tokens / its compression ratio)."""
+        return self.summaries_for(self.chunk_sizes[0] * self.tokens_per_frame)
+
+    def summaries_for(self, num_tokens: int) -> int:
+        """Summary tokens of a chunk of ``num_tokens`` frame tokens: ``s``, or tokens / ``compression_ratio``."""
+        if self.compression_ratio is not None:
+            return num_tokens // self.compression_ratio
         return self.summary_tokens or self.tokens_per_frame
 
     @property
@@ -208,11 +238,31 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos[:, None] + turned * sin[:, None]
 
 
+def project(shared: nn.Linear, own: nn.Linear | None, normed: torch.Tensor, marked: torch.Tensor) -> torch.Tensor:
+    """``shared(normed)`` ``(1, L, out)``; rows ``marked`` go through ``own`` instead when given (Video-XL beacons)."""
+    if own is None or not bool(marked.any()):
+        return shared(normed)
+    plain, special = (~marked).nonzero().flatten(), marked.nonzero().flatten()
+    out = normed.new_empty(*normed.shape[:2], shared.out_features)
+    return out.index_copy(1, plain, shared(normed[:, plain])).index_copy(1, special, own(normed[:, special]))
+
+
 class VisionProjector(nn.Sequential):
     """LLaVA's ``mlp2x_gelu``: vision width -> LM width -> LM width."""
 
     def __init__(self, vision_dim: int, hidden_dim: int) -> None:
         super().__init__(nn.Linear(vision_dim, hidden_dim), nn.GELU(), nn.Linear(hidden_dim, hidden_dim))
+
+
+class SummaryProjections(nn.Module):
+    """One LM layer's q/k/v projections for summary tokens only (Video-XL's ``beacon_q/k/v_proj``)."""
+
+    def __init__(self, config: MemoryModelConfig) -> None:
+        super().__init__()
+        kv_width = config.num_kv_heads * config.head_dim
+        self.q_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.k_proj = nn.Linear(config.hidden_size, kv_width)
+        self.v_proj = nn.Linear(config.hidden_size, kv_width)
 
 
 class LongVideoMemoryModel(PretrainedModule):
@@ -231,6 +281,11 @@ class LongVideoMemoryModel(PretrainedModule):
         self.projector = VisionProjector(config.vision_hidden_size, config.hidden_size)
         self.lm = Qwen2Model(config.lm_config())
         self.summary_embedding = nn.Parameter(torch.randn(config.hidden_size) * 0.02)
+        self.summary_projections = (
+            nn.ModuleList(SummaryProjections(config) for _ in range(config.num_layers))
+            if config.summary_projections
+            else None
+        )
         self.register_buffer("pixel_mean", torch.tensor(CLIP_MEAN).view(3, 1, 1), persistent=False)
         self.register_buffer("pixel_std", torch.tensor(CLIP_STD).view(3, 1, 1), persistent=False)
 
@@ -279,10 +334,12 @@ class LongVideoMemoryModel(PretrainedModule):
     def interleave(self, frame_tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A chunk's ``(L, hidden)`` frame tokens with its ``s`` summary tokens interleaved.
 
-        Summary ``j`` follows frame token ``(j + 1) L / s - 1``. Returns the
-        ``(L + s, hidden)`` sequence and the ``(s,)`` positions of the summaries in it.
+        Summary ``j`` follows frame token ``(j + 1) L / s - 1`` (with a compression
+        ratio r: one summary after every r frame tokens, Video-XL's "interleave").
+        Returns the ``(L + s, hidden)`` sequence and the ``(s,)`` positions of the summaries in it.
         """
-        length, count = frame_tokens.shape[0], self.config.summaries_per_chunk
+        length = frame_tokens.shape[0]
+        count = self.config.summaries_for(length)
         ends = [(index + 1) * length // count for index in range(count)]
         pieces, begin = [], 0
         for end in ends:
@@ -297,27 +354,54 @@ class LongVideoMemoryModel(PretrainedModule):
         Returns the summary tokens' pre-RoPE keys and values ``(s, kv_width)``
         at every cached layer. Positions: cached summaries 0..N-1, chunk N...
         """
-        heads, kv_heads = self.config.num_heads, self.config.num_kv_heads
         sequence, slots = self.interleave(frame_tokens)
-        hidden = sequence[None]
+        return self.run_trunk(cache, sequence, keep=slots, summaries=slots)
+
+    def run_trunk(
+        self,
+        cache: SummaryCache,
+        tokens: torch.Tensor,
+        *,
+        keep: torch.Tensor | None = None,
+        summaries: torch.Tensor | None = None,
+    ) -> tuple[list, list]:
+        """Run LM input tokens ``(L, hidden)`` after ``cache``: pre-RoPE keys/values of rows ``keep`` (default all).
+
+        Attention is causal over ``tokens`` and sees the whole cache; positions
+        are cache 0..N-1, tokens N... (the cache is re-positioned on every call,
+        so its keys are kept before RoPE). Rows ``summaries`` are summary tokens:
+        with ``summary_projections`` their q/k/v come from their own projections.
+        Returns per cached layer ``(len(keep), kv_width)`` keys and values.
+        """
+        heads, kv_heads = self.config.num_heads, self.config.num_kv_heads
+        hidden = tokens[None]
         past, length = len(cache), hidden.shape[1]
-        cos, sin = self.lm.rotary_emb(hidden, torch.arange(past + length, device=hidden.device)[None])
-        rows = torch.arange(length, device=hidden.device) + past
-        allowed = rows[:, None] >= torch.arange(past + length, device=hidden.device)[None]
+        everything = torch.arange(past + length, device=hidden.device)
+        cos, sin = self.lm.rotary_emb(hidden, everything[None])
+        rows = everything[past:]
+        allowed = rows[:, None] >= everything[None]
+        marked = torch.zeros(length, dtype=torch.bool, device=hidden.device)
+        if summaries is not None:
+            marked[summaries] = True
+        kept: torch.Tensor | slice = slice(None) if keep is None else keep
         last = self.cached_layers - 1
         keys, values = [], []
         for index, layer in enumerate(self.lm.layers[: last + 1]):
             attn = layer.self_attn
+            own = None if self.summary_projections is None else self.summary_projections[index]
             normed = layer.input_layernorm(hidden)
-            key, value = attn.k_proj(normed), attn.v_proj(normed)
-            summary_rows = slots if hidden.shape[1] == length else slice(None)
-            keys.append(key[0, summary_rows])
-            values.append(value[0, summary_rows])
+            key = project(attn.k_proj, None if own is None else own.k_proj, normed, marked)
+            value = project(attn.v_proj, None if own is None else own.v_proj, normed, marked)
+            keys.append(key[0, kept])
+            values.append(value[0, kept])
             if index == last:
                 break
-            if index == last - 1:  # the last layer only needs the summary tokens' keys/values
-                hidden, normed, allowed, rows = hidden[:, slots], normed[:, slots], allowed[slots], rows[slots]
-            query = rotate(split_heads(attn.q_proj(normed), heads), cos[:, rows], sin[:, rows])
+            if index == last - 1 and keep is not None:  # the last layer only needs the kept rows' keys/values
+                hidden, normed, allowed = hidden[:, keep], normed[:, keep], allowed[keep]
+                rows, marked = rows[keep], marked[keep]
+                kept = slice(None)
+            query = project(attn.q_proj, None if own is None else own.q_proj, normed, marked)
+            query = rotate(split_heads(query, heads), cos[:, rows], sin[:, rows])
             key = rotate(split_heads(torch.cat([cache.keys[index][None], key], dim=1), kv_heads), cos, sin)
             value = split_heads(torch.cat([cache.values[index][None], value], dim=1), kv_heads)
             mixed = F.scaled_dot_product_attention(
@@ -329,6 +413,41 @@ class LongVideoMemoryModel(PretrainedModule):
             hidden = hidden + attn.o_proj(mixed.transpose(1, 2).flatten(2))
             hidden = hidden + layer.mlp(layer.post_attention_layernorm(hidden))
         return keys, values
+
+    # ---------------------------------------------------------------- prompt around the video (Video-XL)
+
+    def prompt_embeds(self, token_ids: tuple[int, ...]) -> torch.Tensor:
+        """LM input embeddings ``(len, hidden)`` of prompt token ids."""
+        reference = self.summary_embedding
+        ids = torch.tensor(token_ids, dtype=torch.long, device=reference.device)
+        return self.lm.embed_tokens(ids).to(reference.dtype)
+
+    def fresh_cache(self) -> SummaryCache:
+        """An empty memory; with a ``prompt_prefix``, its keys/values come first (Video-XL's sink), pinned."""
+        reference = self.summary_embedding
+        cache = SummaryCache.empty(
+            self.cached_layers, self.config.kv_width, device=reference.device, dtype=reference.dtype
+        )
+        if not self.config.prompt_prefix:
+            return cache
+        keys, values = self.run_trunk(cache, self.prompt_embeds(self.config.prompt_prefix))
+        return cache.add(keys, values, 0, pinned=True)  # stands for no frames, never merged
+
+    def closing_view(self, cache: SummaryCache, start: int = 0) -> MemoryView:
+        """Cache entries from ``start`` on, then the ``prompt_suffix`` tokens' keys/values (read against ``cache``)."""
+        view = cache.view(self.config.memory_layers, start)
+        if not self.config.prompt_suffix:
+            return view
+        keys, values = self.run_trunk(cache, self.prompt_embeds(self.config.prompt_suffix))
+        layers = self.config.memory_layers
+        suffix = MemoryView(tuple(keys[i][None] for i in layers), tuple(values[i][None] for i in layers))
+        return MemoryView.concat([view, suffix])
+
+    def empty_view(self) -> MemoryView:
+        """A ``B = 1`` view without tokens (nothing seen yet)."""
+        reference = self.summary_embedding
+        nothing = tuple(reference.new_zeros(1, 0, self.config.kv_width) for _ in self.config.memory_layers)
+        return MemoryView(nothing, nothing)
 
     def run_chunks(
         self,
@@ -344,7 +463,8 @@ class LongVideoMemoryModel(PretrainedModule):
         start = 0
         for size in plan:
             if stats is not None:
-                tokens = size * frame_tokens.shape[1] + self.config.summaries_per_chunk
+                tokens = size * frame_tokens.shape[1]
+                tokens += self.config.summaries_for(tokens)
                 stats.lm_tokens += tokens
                 stats.lm_keys += len(cache) + tokens
             keys, values = self.summarize(cache, frame_tokens[start : start + size].flatten(0, 1))
@@ -360,17 +480,13 @@ class LongVideoMemoryModel(PretrainedModule):
         """An empty memory for one video (on the model's device and dtype)."""
         config, reference = self.config, self.summary_embedding
         tokens = config.tokens_per_frame
-        nothing = tuple(reference.new_zeros(1, 0, config.kv_width) for _ in config.memory_layers)
-        empty_view = MemoryView(nothing, nothing)
         return MemoryState(
-            cache=SummaryCache.empty(
-                self.cached_layers, config.kv_width, device=reference.device, dtype=reference.dtype
-            ),
+            cache=self.fresh_cache(),
             pending_embeds=reference.new_zeros(0, tokens, config.hidden_size),
             pending_changes=reference.new_zeros(0, dtype=torch.float32),
             tail_descriptor=reference.new_zeros(0, tokens, config.vision_hidden_size),
-            provisional=empty_view,
-            local=empty_view,
+            provisional=self.empty_view(),
+            local=self.empty_view(),
         )
 
     def append(self, state: MemoryState, frames: torch.Tensor, *, pinned: bool = False) -> AppendStats:
@@ -412,16 +528,13 @@ class LongVideoMemoryModel(PretrainedModule):
 
     def clear_local(self, state: MemoryState) -> None:
         """Empty the local view (a new run of the shot starts: it has no latest segment yet)."""
-        state.local = self.new_state().local
+        state.local = self.empty_view()
 
     def local_summaries(self, embeds: torch.Tensor, stats: AppendStats | None = None) -> MemoryView:
         """A batch's LM tokens ``(T, n, hidden)`` encoded on their own with the finest chunking."""
         finest = self.config.chunk_sizes[-1]
         plan = [finest] * (len(embeds) // finest) + ([len(embeds) % finest] if len(embeds) % finest else [])
-        cache = SummaryCache.empty(
-            self.cached_layers, self.config.kv_width, device=embeds.device, dtype=embeds.dtype
-        )
-        return self.run_chunks(cache, embeds, plan, stats=stats).view(self.config.memory_layers)
+        return self.closing_view(self.run_chunks(self.fresh_cache(), embeds, plan, stats=stats))
 
     def provisional_summaries(self, state: MemoryState, stats: AppendStats | None = None) -> MemoryView:
         """Summaries of the pending frames as if the video ended now; never committed."""
@@ -430,10 +543,15 @@ class LongVideoMemoryModel(PretrainedModule):
             state.pending_changes.tolist(), state.num_pending, config.chunk_sizes, config.change_thresholds, final=True
         )
         cache = self.run_chunks(state.cache, state.pending_embeds, plan, bounded=False, stats=stats)
-        return cache.view(config.memory_layers, start=len(state.cache))
+        return self.closing_view(cache, start=len(state.cache))
 
     def global_view(self, state: MemoryState) -> MemoryView:
-        """All history: pinned keyframes, committed (possibly merged) summaries, then the pending frames'."""
+        """All history: pinned keyframes, committed (possibly merged) summaries, then the pending frames'.
+
+        With a chat prompt: the prefix first and the suffix last; nothing at all before any frame is seen.
+        """
+        if state.provisional.num_tokens == 0 and len(state.cache) == len(self.config.prompt_prefix):
+            return self.empty_view()
         return MemoryView.concat([state.cache.view(self.config.memory_layers), state.provisional])
 
     def local_view(self, state: MemoryState) -> MemoryView:
@@ -456,6 +574,5 @@ class LongVideoMemoryModel(PretrainedModule):
             plan = plan_chunks(changes, len(embeds), config.chunk_sizes, config.change_thresholds, final=True)
         elif sum(plan) != len(embeds) or min(plan) < 1:
             raise UserError(f"chunk plan {tuple(plan)} does not split {len(embeds)} frames")
-        cache = SummaryCache.empty(self.cached_layers, config.kv_width, device=embeds.device, dtype=embeds.dtype)
-        cache = self.run_chunks(cache, embeds, plan)
-        return ClipMemory(cache.view(config.memory_layers), tuple(plan))
+        cache = self.run_chunks(self.fresh_cache(), embeds, plan)
+        return ClipMemory(self.closing_view(cache), tuple(plan))

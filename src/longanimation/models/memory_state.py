@@ -202,7 +202,8 @@ class SummaryCache:
         free = torch.nonzero(~self.pinned).flatten()
         if limit is None or free.numel() <= limit:
             return self
-        chunks = free.view(-1, group)
+        # with a compression ratio the clip's last chunk may be shorter: it is the newest, never merged here
+        chunks = free[: free.numel() - free.numel() % group].view(-1, group)
         pairs = chunks.shape[0] // 4
         first, second = chunks[0 : 2 * pairs : 2].flatten(), chunks[1 : 2 * pairs : 2].flatten()
         share = self.weights[second] / (self.weights[first] + self.weights[second])

@@ -18,6 +18,11 @@ after blocks 2, 4, 6), a 3-level CogVideoX VAE (16..64 channels) with 4x
 spatial compression and none in time, a 2-layer 64-wide T5 encoder with an offline word-level
 tokenizer (:mod:`.text_tokenizer`), and the memory/DGLM ``tiny`` configs.
 Segments of 17 frames (17 latents) overlapping by 4 frames, 128 x 128.
+
+:func:`official` turns either preset into the layout of the official release
+(CN-makers/LongAnimation, run through ``longanimation convert-official``):
+same shapes and backbone, with the release's SketchDiT injection, DGLM layout
+and Video-XL beacon settings (see :mod:`.official`).
 """
 
 from __future__ import annotations
@@ -232,6 +237,42 @@ def tiny() -> Preset:
             frames=17, overlap=4, num_inference_steps=10, guidance_scale=1.0, fusion_steps=4, height=128, width=128
         ),
         toon_tokenizer=True,
+    )
+
+
+# The official release's DGLM projector hidden widths per base preset (1024, 2048 in its
+# global_local_memory_module.py; the tiny ones are just small).
+OFFICIAL_PROJECTOR_HIDDEN = {"paper": (1024, 2048), "tiny": (64, 96)}
+# Video-XL frames per window: its beacon_window of 1440 tokens / 144 tokens per frame (tiny: 32 / 16).
+OFFICIAL_WINDOW_FRAMES = {"paper": 10, "tiny": 2}
+OFFICIAL_COMPRESSION_RATIO = 8  # the release sets Video-XL's beacon_ratio to [8] at inference
+
+
+def official(preset: Preset) -> Preset:
+    """``preset`` with its parts in the official release's layout (name, shapes and segments kept).
+
+    SketchDiT injects after the 0-based blocks 0, 2, ... with a bias-free zero
+    projection; DGLM has the release's projector and block layout; the memory
+    model is Video-XL as the release runs it (own summary q/k/v, fixed windows,
+    ratio 8). The chat prompt's token ids need Video-XL's tokenizer: the
+    converter fills them in.
+    """
+    if preset.name not in OFFICIAL_PROJECTOR_HIDDEN:
+        raise UserError(f"preset {preset.name} has no official layout")
+    return dataclasses.replace(
+        preset,
+        sketch_dit=dataclasses.replace(preset.sketch_dit, inject_start=0, output_bias=False),
+        dglm=dataclasses.replace(
+            preset.dglm, layout="official", projector_hidden=OFFICIAL_PROJECTOR_HIDDEN[preset.name]
+        ),
+        memory_model=dataclasses.replace(
+            preset.memory_model,
+            summary_projections=True,
+            compression_ratio=OFFICIAL_COMPRESSION_RATIO,
+            summary_tokens=None,
+            chunk_sizes=(OFFICIAL_WINDOW_FRAMES[preset.name],),
+            change_thresholds=(),
+        ),
     )
 
 

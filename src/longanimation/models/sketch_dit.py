@@ -17,6 +17,11 @@ and, from the second segment on, ``S`` first absorbs the memory (eq. 4):
 ``S' = S + DGLM(S, memory)``. Because the projection (and DGLM's output) start
 at zero, the controlled model equals the plain backbone exactly at init.
 
+The official release (``official`` preset variant) is the same model with two
+config values changed: its injections follow the 0-based blocks 0, 2, ..., 40
+(``i % 2 == 0`` in its transformer; ``inject_start = 0``) instead of eq. 3's
+n = 2, 4, ..., N, and its zero projection has no bias (``output_bias = False``).
+
 Latent sequence layout (all three inputs ``(B, T + lead, 16, h, w)``; see
 :meth:`SketchDiT.num_leading_frames`): the first ``lead`` frames form the
 *reference slot* -- noise in the noisy latents, the reference image latent at
@@ -89,7 +94,14 @@ class SketchDiTConfig:
     timestep_activation_fn: str = "silu"
     gamma: float = 0.5  # eq. 3 weight
     inject_every: int = 2  # eq. 3: after blocks n = 2, 4, ..., N
+    # 0-based index of the first injected block; None: inject_every - 1 (eq. 3). The official release uses 0.
+    inject_start: int | None = None
+    output_bias: bool = True  # the official release's zero projection has no bias
     reference_sketch_slot: bool = True  # official release: reference sketch latent first
+
+    def __post_init__(self) -> None:
+        if self.inject_every < 1 or (self.inject_start is not None and self.inject_start < 0):
+            raise ValueError("inject_every must be positive and inject_start not negative")
 
     @classmethod
     def from_transformer_config(cls, config: Mapping[str, Any], num_layers: int, **options: Any) -> SketchDiTConfig:
@@ -100,6 +112,11 @@ class SketchDiTConfig:
     @property
     def inner_dim(self) -> int:
         return self.num_attention_heads * self.attention_head_dim
+
+    def injected_blocks(self, num_blocks: int) -> list[int]:
+        """0-based indices of the backbone blocks (of ``num_blocks``) followed by ``+ gamma * S`` (eq. 3)."""
+        start = self.inject_every - 1 if self.inject_start is None else self.inject_start
+        return list(range(start, num_blocks, self.inject_every))
 
 
 class SketchDiT(PretrainedModule):
@@ -149,9 +166,10 @@ class SketchDiT(PretrainedModule):
             )
             for _ in range(config.num_layers)
         )
-        self.out_projection = nn.Linear(dim, dim)
+        self.out_projection = nn.Linear(dim, dim, bias=config.output_bias)
         nn.init.zeros_(self.out_projection.weight)
-        nn.init.zeros_(self.out_projection.bias)
+        if self.out_projection.bias is not None:
+            nn.init.zeros_(self.out_projection.bias)
         self.gradient_checkpointing = False
 
     @classmethod
@@ -264,9 +282,8 @@ class SketchControlledTransformer(nn.Module):
 
     @property
     def injected_blocks(self) -> list[int]:
-        """0-based indices of the backbone blocks followed by ``+ gamma * S`` (n = 2, 4, ..., N)."""
-        every = self.sketch_dit.config.inject_every
-        return [index for index in range(len(self.transformer.transformer_blocks)) if (index + 1) % every == 0]
+        """0-based indices of the backbone blocks followed by ``+ gamma * S`` (eq. 3: n = 2, 4, ..., N)."""
+        return self.sketch_dit.config.injected_blocks(len(self.transformer.transformer_blocks))
 
     def sketch_features(
         self,

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 import torch
 
 
-def overlap_latent_frames(overlap_frames: int, temporal_compression: int) -> int:
-    """Aligned latent frames shared by two segments that share ``overlap_frames`` pixel frames.
+def shared_latent_frames(shared_frames: int, temporal_compression: int) -> int:
+    """Aligned latent frames shared by two segments that share ``shared_frames`` pixel frames.
 
     The compression is the backbone VAE's (4 for CogVideoX, 1 for the tiny
     VAE); it has no default so that the blended latents and the recorded tails
     are always counted on the same grid.
     """
-    return max(overlap_frames - 1, 0) // temporal_compression
+    return max(shared_frames - 1, 0) // temporal_compression
 
 
 def fusion_weights(overlap_latents: int) -> torch.Tensor:
@@ -47,32 +47,32 @@ def fusion_weights(overlap_latents: int) -> torch.Tensor:
 class ColorConsistencyFusion:
     """Stores a segment's tail latents at each late step and blends the next segment's head with them.
 
-    ``fusion_start`` is t_st counted in sampling steps: blending happens in the
-    last ``fusion_start`` of ``num_steps`` steps (paper: 20 of 50). Set it to
+    ``fusion_steps`` is t_st counted in sampling steps: blending happens in the
+    last ``fusion_steps`` of ``num_steps`` steps (paper: 20 of 50). Set it to
     ``num_steps`` to blend at every step (the local-fusion paradigm of LVCD),
     or to 0 to disable fusion. ``temporal_compression`` is the backbone VAE's.
     """
 
     num_steps: int
-    fusion_start: int
+    fusion_steps: int
     temporal_compression: int
     stored: dict[int, torch.Tensor] = field(default_factory=dict)
     _next: dict[int, torch.Tensor] = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        if not 0 <= self.fusion_start <= self.num_steps:
-            raise ValueError(f"fusion_start must lie in [0, {self.num_steps}], got {self.fusion_start}")
+        if not 0 <= self.fusion_steps <= self.num_steps:
+            raise ValueError(f"fusion_steps must lie in [0, {self.num_steps}], got {self.fusion_steps}")
 
     def is_late(self, step: int) -> bool:
         """True when step ``step`` (0-based, 0 = noisiest) is in the fusion window [t_st, 0]."""
-        return step >= self.num_steps - self.fusion_start
+        return step >= self.num_steps - self.fusion_steps
 
-    def blend(self, latents: torch.Tensor, step: int, overlap_frames: int) -> torch.Tensor:
+    def blend(self, latents: torch.Tensor, step: int, shared_frames: int) -> torch.Tensor:
         """Apply eq. 6 to the head of ``latents`` after step ``step``, if a stored tail exists."""
         previous = self.stored.get(step)
-        if previous is None or not self.is_late(step) or overlap_frames <= 0:
+        if previous is None or not self.is_late(step) or shared_frames <= 0:
             return latents
-        count = min(overlap_latent_frames(overlap_frames, self.temporal_compression), previous.shape[1])
+        count = min(shared_latent_frames(shared_frames, self.temporal_compression), previous.shape[1])
         if count == 0:
             return latents
         weights = fusion_weights(count).to(latents.dtype).view(1, count, 1, 1, 1).to(latents.device)
@@ -105,10 +105,10 @@ class ColorConsistencyFusion:
         }
 
 
-def stitch_overlap(overlap_frames: int) -> int:
-    """How many of the ``overlap_frames`` shared frames the final video takes from the previous segment.
+def stitch_overlap(shared_frames: int) -> int:
+    """How many of the ``shared_frames`` frames the final video takes from the previous segment.
 
     Half of the overlap comes from each segment (sec. 3.3); the odd frame goes
     to the previous segment, which was denoised without a blend at its boundary.
     """
-    return (overlap_frames + 1) // 2
+    return (shared_frames + 1) // 2

@@ -30,11 +30,12 @@ Reads top to bottom like the paper's inference (fig. 2(b,c), sec. 3.3):
 The memory model only ever sees each frame once (streaming), and its history
 is bounded, so the cost of a segment does not grow with the length of the shot.
 
-Comparison paradigms for the paper's tables run through the same code:
-``memory`` in none/local/global/both (Table 2), ``fusion_start`` (Table 3),
-``paradigm="local-fusion"`` (LVCD: fixed reference, blending at every step,
-no memory) and ``paradigm="autoregressive"`` (the previous segment's last
-frame becomes the next reference).
+Comparison settings for the paper's tables run through the same code:
+``memory`` in none/local/global/both (Table 2), ``fusion_steps`` (Table 3),
+and the paradigms of :mod:`~longanimation.pipeline.paradigms` and memory
+updates of :mod:`~longanimation.pipeline.memory_updates` as strategies.
+The conditions, guidance and memory protocol are training's own
+(:mod:`longanimation.models.conditioning`).
 """
 
 from __future__ import annotations
@@ -51,11 +52,27 @@ from diffusers import CogVideoXDPMScheduler
 
 from ..data.frame_store import FrameStore
 from ..errors import UserError
+from ..models.conditioning import (
+    MEMORY_MODES,
+    Conditions,
+    encode_conditions,
+    guided_velocity,
+    memory_views,
+    prompt_embeddings,
+    signed_pixels,
+    signed_video,
+    sketch_image,
+    uint8_frames,
+    unit_pixels,
+)
 from ..models.longanimation_model import LongAnimationModel
 from .correspondence import CARRIES, ColorCarry
 from .framing import Letterbox, model_size_for
 from .flat_colors import FlatColors
-from .fusion import ColorConsistencyFusion, overlap_latent_frames, stitch_overlap
+from .fusion import ColorConsistencyFusion, shared_latent_frames, stitch_overlap
+from .memory_updates import MEMORY_UPDATES, NoMemory
+from .paradigms import PARADIGMS, Paradigm
+from .placement import PlacementOptions, place
 from .planning import (
     Run,
     Segment,
@@ -67,10 +84,6 @@ from .planning import (
 )
 from .resume import RunState, run_fingerprint
 
-MEMORY_MODES = ("none", "local", "global", "both")
-MEMORY_UPDATES = ("streaming", "reencode")
-PARADIGMS = ("memory", "local-fusion", "autoregressive")
-
 
 @dataclass(frozen=True)
 class ColorizeOptions:
@@ -80,7 +93,7 @@ class ColorizeOptions:
     overlap: int | None = None  # C: consecutive segments share C + 1 frames
     num_inference_steps: int | None = None
     guidance_scale: float | None = None
-    fusion_start: int | None = None  # t_st in steps: blend in the last t_st steps; 0 = no fusion
+    fusion_steps: int | None = None  # t_st: fuse overlaps in the last this-many steps (eq. 6); 0 = no fusion
     memory: str = "both"
     # streaming: each frame enters the memory once (cost per segment flat); reencode: the whole
     # history is encoded again before every segment, as the authors' release does (a baseline).
@@ -120,7 +133,7 @@ class ColorizeOptions:
         _check_integer("--steps", self.num_inference_steps, 1, model.backbone.scheduler.config.num_train_timesteps)
         _check_integer("--segment-frames", self.segment_frames, compression + 1)
         _check_integer("--overlap", self.overlap, 0)
-        _check_integer("--fusion-start", self.fusion_start, 0)
+        _check_integer("--fusion-steps", self.fusion_steps, 0)
         _check_integer("model height", self.height, 1)
         _check_integer("model width", self.width, 1)
         _check_integer("--seed", self.seed, -SEED_LIMIT, SEED_LIMIT)
@@ -136,7 +149,7 @@ class ColorizeOptions:
             overlap=defaults.overlap if self.overlap is None else self.overlap,
             num_inference_steps=steps,
             guidance_scale=defaults.guidance_scale if self.guidance_scale is None else self.guidance_scale,
-            fusion_start=default_fusion if self.fusion_start is None else self.fusion_start,
+            fusion_steps=default_fusion if self.fusion_steps is None else self.fusion_steps,
         )
         if options.memory not in MEMORY_MODES:
             raise UserError(f"--memory must be one of {', '.join(MEMORY_MODES)}, got {options.memory!r}")
@@ -146,12 +159,11 @@ class ColorizeOptions:
             raise UserError(f"--correspondence must be one of {', '.join(CARRIES)}, got {options.correspondence!r}")
         if options.paradigm not in PARADIGMS:
             raise UserError(f"--paradigm must be one of {', '.join(PARADIGMS)}, got {options.paradigm!r}")
-        if options.paradigm == "local-fusion":
-            options = replace(options, memory="none", fusion_start=options.num_inference_steps)
-        if not 0 <= options.fusion_start <= options.num_inference_steps:
+        options = PARADIGMS[options.paradigm]().resolve(options)
+        if not 0 <= options.fusion_steps <= options.num_inference_steps:
             raise UserError(
-                f"--fusion-start must lie in [0, {options.num_inference_steps}] (the step count), "
-                f"got {options.fusion_start}"
+                f"--fusion-steps must lie in [0, {options.num_inference_steps}] (the step count), "
+                f"got {options.fusion_steps}"
             )
         if (options.segment_frames - 1) % compression or options.overlap % compression:
             raise UserError(
@@ -204,10 +216,10 @@ def owned_offsets(job: SegmentJob) -> range:
     A backward run leaves its first frame (the keyframe) to the forward run.
     """
     segment, following = job.segment, job.next_segment
-    first = stitch_overlap(segment.overlap) if segment.index else int(job.run.direction < 0)
+    first = stitch_overlap(segment.shared_frames) if segment.index else int(job.run.direction < 0)
     last = segment.end - segment.start
     if following is not None:
-        last = following.start + stitch_overlap(following.overlap) - segment.start
+        last = following.start + stitch_overlap(following.shared_frames) - segment.start
     return range(first, last)
 
 
@@ -236,12 +248,14 @@ def plan_summary(groups: list[int], jobs: list[SegmentJob]) -> list[dict]:
 class LongAnimationPipeline:
     """Segment-by-segment long colorization with Dynamic Global-Local Memory and fusion."""
 
-    def __init__(self, model: LongAnimationModel):
+    def __init__(self, model: LongAnimationModel, placement: PlacementOptions | None = None):
+        """``placement``: device, dtype, offload and VAE tiling (:mod:`.placement`); None: the model as it is."""
         self.model = model.eval()
         self.backbone = model.backbone
         self.denoiser = model.denoiser().eval()
-        self.device = next(model.sketch_dit.parameters()).device
-        self.dtype = next(model.sketch_dit.parameters()).dtype
+        self.placement = place(self, placement)
+        self.device = self.placement.device
+        self.dtype = self.placement.dtype  # the weights'; the sampler's latents stay float32
 
     @functools.cached_property
     def weights_digest(self) -> str:
@@ -293,62 +307,53 @@ class LongAnimationPipeline:
         sketches, keyframes = self.check_inputs(sketches, keyframes)
         num_frames, height, width = sketches.shape
         sink = sink if sink is not None else ArraySink(num_frames, height, width)
-        model_height, model_width = self._model_size(height, width, options)
-        box = Letterbox((height, width), (model_height, model_width))
+        paradigm = PARADIGMS[options.paradigm]()
+        key = run_fingerprint(sketches, keyframes, prompt, options, self.model.preset, self.weights_digest)
 
+        # 1. Line art and keyframes at the model's resolution; held drawings collapsed to one.
+        box = Letterbox((height, width), self._model_size(height, width, options))
         groups, jobs = self.plan(sketches, list(keyframes), options)
         distinct = sorted(set(groups))
         members = drawing_members(groups)
         model_sketches = np.stack([box.lineart_to_model(sketches[frame]) for frame in distinct])
         group_keyframe = keyframes_by_drawing(groups, keyframes)
+        model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
+
+        # 2. The run state: fresh, or the one a killed run left; the prompt's embeddings c_t.
+        memory = self._memory_update(model_keyframes, options)
+        if resume and not memory.resumable:
+            raise UserError("--resume needs the streaming memory (re-encoding keeps the whole history in RAM)")
+        state = RunState.load(state_dir, key, self.device) if resume else RunState()
+        fusion = ColorConsistencyFusion(
+            options.num_inference_steps, options.fusion_steps, self.backbone.temporal_compression
+        )
+        fusion.load_state_dict(state.fusion)
+        carry = CARRIES[options.correspondence]()
+        carry.load_state_dict(state.correspondence)
         flat_colors = None
         if options.flat_colors:
             flat_colors = FlatColors(sketches, group_keyframe, options.palette_tolerance, options.track_regions)
-        model_keyframes = {distinct.index(g): box.color_to_model(image) for g, image in group_keyframe.items()}
-        carry = CARRIES[options.correspondence]()
-
-        key = run_fingerprint(sketches, keyframes, prompt, options, self.model.preset, self.weights_digest)
-        if resume and options.memory_update == "reencode":
-            raise UserError("--resume needs the streaming memory (re-encoding keeps the whole history in RAM)")
-        state = RunState.load(state_dir, key) if resume else RunState()
-        memory_on = options.memory != "none"
-        keyframe_stack = np.stack([model_keyframes[k] for k in sorted(model_keyframes)])
-        if state.memory is None and memory_on:
-            state.memory = self._new_memory(keyframe_stack)
-        history: list[np.ndarray] = []  # generated frames, kept only to re-encode them (baseline)
-
-        text = self._encode_prompt(prompt, options)
-        fusion = ColorConsistencyFusion(
-            options.num_inference_steps, options.fusion_start, self.backbone.temporal_compression
-        )
-        fusion.load_state_dict(state.fusion)
-        if flat_colors is not None:
             flat_colors.load_state_dict(state.flat_colors)
-        carry.load_state_dict(state.correspondence)
+        with self.placement.using(self.backbone.text_encoder):  # on the device for this only (offload)
+            text = prompt_embeddings(self.backbone, [prompt], options.guidance_scale > 1).to(self.device, self.dtype)
 
+        # 3. Every keyframe pinned in the long-video memory before anything is generated.
+        memory.begin(state)
         if state_dir is not None and not resume:
             state.save(state_dir, key)  # before the first frame: a run killed in its first segment resumes
+
         for job_index in range(state.next_job, len(jobs)):
             job = jobs[job_index]
-            if memory_on and options.memory_update == "reencode" and history:
-                state.memory = self._reencoded_memory(keyframe_stack, history)
-            if memory_on and job.segment.index == 0:
-                # The local memory is the latest segment of this run; another run's would leak its direction.
-                self.model.memory_model.clear_local(state.memory)
-            step_callback = None
-            if progress is not None:
-                step_callback = lambda step, steps, j=job_index: progress(j, len(jobs), step, steps)  # noqa: E731
-            frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, options, step_callback)
+            # 4. Denoise the segment: SketchDiT alone for the shot's first, + DGLM on the memory after it,
+            #    overlaps fused with the previous segment in the late steps (eq. 6).
+            memory.before_segment(state, first_of_run=job.segment.index == 0)
+            frames = self._generate(job, job_index, model_sketches, model_keyframes, text, state, fusion, paradigm, options, progress, len(jobs))
+            # 5. Frames at the input's size: correspondence carries what earlier frames show, then flat colors.
             self._emit(job, frames, sketches, distinct, members, box, group_keyframe, carry, flat_colors, sink)
-            fresh = frames[self._fresh_positions(job)]
-            if memory_on and options.memory_update == "reencode":
-                history.append(fresh)
-            elif memory_on:
-                self.model.memory_model.append(state.memory, self._frames_for_memory(fresh))
-            if options.paradigm == "autoregressive":
-                last = job.segment.end - job.segment.start - 1
-                state.reference = torch.from_numpy(frames[last].copy())
-                state.reference_sketch = torch.from_numpy(model_sketches[job.run.frames[job.segment.end - 1]].copy())
+            # 6. The fresh frames enter the memory; the state that continues the run is saved.
+            memory.after_segment(state, self._to_model(unit_pixels(frames[self._fresh_positions(job)])))
+            segment_sketches = model_sketches[list(job.run.frames[job.segment.start : job.segment.end])]
+            paradigm.finish_segment(job, frames, segment_sketches, state)
             state.next_job = job_index + 1
             state.fusion = fusion.state_dict()
             if flat_colors is not None:
@@ -393,25 +398,41 @@ class LongAnimationPipeline:
             return size
         return model_size_for(height, width, self.model.segment.height * self.model.segment.width, multiple)
 
-    # ------------------------------------------------------------------ conversions
-    def _pixels(self, frames: np.ndarray) -> torch.Tensor:
-        """(T, H, W, 3) uint8 -> (1, 3, T, H, W) in [-1, 1]."""
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device, self.dtype)
-        return (tensor.permute(3, 0, 1, 2)[None] / 127.5) - 1.0
+    # ------------------------------------------------------------------ conditions
+    def _to_model(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.to(self.device, self.dtype)
 
-    @staticmethod
-    def _sketch_images(masks: np.ndarray) -> np.ndarray:
-        """Line masks -> RGB images, black lines on white (the model's sketch input)."""
-        return np.repeat(np.where(masks, 0, 255).astype(np.uint8)[..., None], 3, axis=-1)
+    def _memory_update(self, model_keyframes: dict[int, np.ndarray], options: ColorizeOptions) -> NoMemory:
+        """The memory-update strategy of the run; the keyframes are what it pins."""
+        if options.memory == "none":
+            return NoMemory()
+        keyframes = np.stack([model_keyframes[k] for k in sorted(model_keyframes)])
+        memory_model = self.model.memory_model
+        on_device = functools.partial(self.placement.using, memory_model)  # while it reads frames (offload)
+        return MEMORY_UPDATES[options.memory_update](memory_model, self._to_model(unit_pixels(keyframes)), on_device)
 
-    def _frames_for_memory(self, frames: np.ndarray) -> torch.Tensor:
-        """(T, H, W, 3) uint8 -> (T, 3, H, W) in [0, 1], as the memory model takes them."""
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).to(self.device, self.dtype)
-        return tensor.permute(0, 3, 1, 2) / 255.0
+    def _conditions(
+        self, job: SegmentJob, model_sketches: np.ndarray, reference: tuple[np.ndarray, np.ndarray], text: torch.Tensor
+    ) -> Conditions:
+        """``c_i``, ``c_k``, ``c_t`` of a segment: its line art (padded to the segment length) and reference."""
+        segment, run = job.segment, job.run
+        positions = [run.frames[min(i, segment.end - 1)] for i in range(segment.start, segment.start + segment.length)]
+        image, image_sketch = reference
+        return encode_conditions(
+            self.backbone,
+            self.model.sketch_dit,
+            reference=self._to_model(signed_pixels(image[None])),
+            text=text,
+            num_frames=segment.length,
+            sketches=self._to_model(signed_video(sketch_image(model_sketches[positions]))),
+            reference_sketch=self._to_model(signed_pixels(sketch_image(image_sketch[None]))),
+        )
 
-    def _encode_prompt(self, prompt: str, options: ColorizeOptions) -> torch.Tensor:
-        prompts = ["", prompt] if options.guidance_scale > 1 else [prompt]
-        return self.backbone.encode_prompt(prompts).to(self.device, self.dtype)
+    def _memory_inputs(self, state: RunState, job_index: int, options: ColorizeOptions) -> dict | None:
+        """DGLM inputs (eq. 4): none for the shot's first segment (fig. 2(b)), else the chosen views."""
+        if options.memory == "none" or job_index == 0:
+            return None
+        return memory_views(self.model.memory_model, state.memory, options.memory)
 
     # ------------------------------------------------------------------ one segment
     def _generate(
@@ -423,76 +444,39 @@ class LongAnimationPipeline:
         text: torch.Tensor,
         state: RunState,
         fusion: ColorConsistencyFusion,
+        paradigm: Paradigm,
         options: ColorizeOptions,
-        on_step: Callable[[int, int], None] | None,
+        progress: ProgressCallback | None,
+        jobs: int,
     ) -> np.ndarray:
         """Denoise and decode one segment; returns its real frames (end - start, H, W, 3) uint8."""
-        segment, run = job.segment, job.run
-        positions = [run.frames[min(i, segment.end - 1)] for i in range(segment.start, segment.start + segment.length)]
-        sketch_latents = self.backbone.encode_video(self._pixels(self._sketch_images(model_sketches[positions])))
-
-        keyframe = run.frames[0]
-        reference, reference_sketch = model_keyframes[keyframe], model_sketches[keyframe]
-        if options.paradigm == "autoregressive" and segment.index > 0:
-            reference, reference_sketch = state.reference.numpy(), state.reference_sketch.numpy()
-        image_latent = self.backbone.encode_reference_image(self._pixels(reference[None])[:, :, 0])
-        reference_sketch_latent = self.backbone.encode_video(self._pixels(self._sketch_images(reference_sketch[None])))
-
-        lead = self.model.sketch_dit.num_leading_frames(sketch_latents.shape[1])
-        arranged = self.model.sketch_dit.arrange_sketch_latents(sketch_latents, reference_sketch_latent)
-        image_latents = self.backbone.image_latents_padded(image_latent, arranged.shape[1])
+        keyframe = job.run.frames[0]
+        reference = paradigm.reference(job, (model_keyframes[keyframe], model_sketches[keyframe]), state)
+        conditions = self._conditions(job, model_sketches, reference, text)
         memory = self._memory_inputs(state, job_index, options)
 
-        if segment.index == 0:
+        if job.segment.index == 0:
             fusion.stored = {}
         fusion.begin_segment()
-        tail = overlap_latent_frames(job.next_segment.overlap, self.backbone.temporal_compression) if job.next_segment else 0
+        following = job.next_segment
+        tail = shared_latent_frames(following.shared_frames, self.backbone.temporal_compression) if following else 0
         generator = torch.Generator().manual_seed(options.seed * 1_000_003 + job_index)
-        latents = self._denoise(
-            arranged, image_latents, text, memory, generator, fusion, segment.overlap, tail, lead, options, on_step
-        )
+        on_step = None
+        if progress is not None:
+            on_step = functools.partial(progress, job_index, jobs)
+        latents = self._denoise(conditions, memory, generator, fusion, job.segment.shared_frames, tail, options, on_step)
         fusion.end_segment()
-        pixels = self.backbone.decode_latents(latents[:, lead:])[0]  # (3, F, H, W) in [-1, 1]
-        frames = ((pixels.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0).cpu().numpy()
-        return frames[: segment.end - segment.start]
-
-    def _new_memory(self, keyframes: np.ndarray):
-        """A streaming memory holding the keyframes, pinned (never merged away)."""
-        memory = self.model.memory_model.new_state()
-        self.model.memory_model.append(memory, self._frames_for_memory(keyframes), pinned=True)
-        return memory
-
-    def _reencoded_memory(self, keyframes: np.ndarray, history: list[np.ndarray]):
-        """The authors' approach: encode the whole history again; the last segment becomes the local view."""
-        memory = self._new_memory(keyframes)
-        if len(history) > 1:
-            self.model.memory_model.append(memory, self._frames_for_memory(np.concatenate(history[:-1])))
-        self.model.memory_model.append(memory, self._frames_for_memory(history[-1]))
-        return memory
-
-    def _memory_inputs(self, state: RunState, job_index: int, options: ColorizeOptions) -> dict | None:
-        """DGLM inputs (eq. 4): none for the shot's first segment (fig. 2(b)), else the chosen views."""
-        if options.memory == "none" or job_index == 0:
-            return None
-        memory_model = self.model.memory_model
-        views = {}
-        if options.memory in ("global", "both"):
-            views["global_view"] = memory_model.global_view(state.memory)
-        if options.memory in ("local", "both"):
-            views["local_view"] = memory_model.local_view(state.memory)
-        return views
+        pixels = self.backbone.decode_latents(latents[:, conditions.lead :])[0]  # (3, F, H, W) in [-1, 1]
+        return uint8_frames(pixels)[: job.segment.end - job.segment.start]
 
     def _denoise(
         self,
-        sketch_latents: torch.Tensor,
-        image_latents: torch.Tensor,
-        text: torch.Tensor,
+        conditions: Conditions,
         memory: dict | None,
         generator: torch.Generator,
         fusion: ColorConsistencyFusion,
-        overlap_frames: int,
+        shared_frames: int,
         tail_latents: int,
-        lead: int,
         options: ColorizeOptions,
         on_step: Callable[[int, int], None] | None,
     ) -> torch.Tensor:
@@ -500,23 +484,14 @@ class LongAnimationPipeline:
         scheduler = copy.deepcopy(self.backbone.scheduler)
         scheduler.set_timesteps(options.num_inference_steps, device=self.device)
         timesteps = scheduler.timesteps
-        noise = torch.randn(sketch_latents.shape, generator=generator, dtype=torch.float32)
-        latents = (noise * scheduler.init_noise_sigma).to(self.device, self.dtype)
-        guided = options.guidance_scale > 1
-        batch = 2 if guided else 1
-        conditions = dict(
-            image_latents=image_latents.expand(batch, -1, -1, -1, -1),
-            sketch_latents=sketch_latents.expand(batch, -1, -1, -1, -1),
-            text_embeds=text,
-            memory=memory,
-        )
+        noise = torch.randn(conditions.image.shape, generator=generator, dtype=torch.float32)
+        latents = (noise * scheduler.init_noise_sigma).to(self.device)  # float32: the scheduler's math too
+        lead = conditions.lead
         previous_x0 = None
         for step, timestep in enumerate(timesteps):
-            model_input = latents.expand(batch, -1, -1, -1, -1)
-            velocity = self.denoiser(model_input, timestep=timestep.expand(batch), **conditions)
-            if guided:
-                unconditional, conditional = velocity.chunk(2)
-                velocity = unconditional + options.guidance_scale * (conditional - unconditional)
+            model_input = latents.to(self.dtype)  # the weights' dtype for the denoiser call only
+            velocity = guided_velocity(self.denoiser, model_input, timestep, conditions, memory, options.guidance_scale)
+            velocity = velocity.to(latents.dtype)
             if isinstance(scheduler, CogVideoXDPMScheduler):
                 back = timesteps[step - 1] if step > 0 else None
                 latents, previous_x0 = scheduler.step(
@@ -524,7 +499,7 @@ class LongAnimationPipeline:
                 )
             else:
                 latents = scheduler.step(velocity, timestep, latents, generator=generator, return_dict=False)[0]
-            real = fusion.blend(latents[:, lead:], step, overlap_frames)
+            real = fusion.blend(latents[:, lead:], step, shared_frames)
             latents = torch.cat([latents[:, :lead], real], dim=1)
             fusion.record(real, step, tail_latents)
             if on_step is not None:
@@ -535,7 +510,7 @@ class LongAnimationPipeline:
     @staticmethod
     def _fresh_positions(job: SegmentJob) -> slice:
         """Frames of this segment not yet appended to the memory (the previous segment appended its own)."""
-        return slice(job.segment.overlap, job.segment.end - job.segment.start)
+        return slice(job.segment.shared_frames, job.segment.end - job.segment.start)
 
     def _emit(
         self,

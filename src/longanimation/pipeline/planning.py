@@ -45,15 +45,16 @@ class Run:
 class Segment:
     """Positions ``[start, start + length)`` of a run, of which ``[start, end)`` are real frames.
 
-    ``overlap`` counts the frames shared with the previous segment (0 for the
-    first); ``length - (end - start)`` frames at the end are padding.
+    ``shared_frames`` counts the frames shared with the previous segment (0
+    for the first; ``C + 1``, or more for a tail segment shifted back onto
+    the latent grid); ``length - (end - start)`` frames at the end are padding.
     """
 
     index: int
     start: int
     length: int
     end: int
-    overlap: int
+    shared_frames: int
 
     @property
     def padding(self) -> int:

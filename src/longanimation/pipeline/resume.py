@@ -143,8 +143,11 @@ class RunState:
                     old.unlink(missing_ok=True)
 
     @classmethod
-    def load(cls, output: Path, key: str) -> RunState:
-        """Read the state of an interrupted run into ``output``; refuse one made from other inputs."""
+    def load(cls, output: Path, key: str, device: torch.device | str | None = None) -> RunState:
+        """Read the state of an interrupted run into ``output``; refuse one made from other inputs.
+
+        ``device``: where the memory and fusion tensors go (the run's execution device; default CPU).
+        """
         folder = Path(output) / STATE_DIR
         meta = _read_meta(output, key)
         try:
@@ -153,12 +156,14 @@ class RunState:
             raise UserError(f"cannot resume from {folder}: {error}") from None
         memory = None
         if "memory" in meta:
-            memory_tensors = {n.removeprefix("memory."): t for n, t in tensors.items() if n.startswith("memory.")}
+            memory_tensors = {
+                n.removeprefix("memory."): t.to(device) for n, t in tensors.items() if n.startswith("memory.")
+            }
             memory = MemoryState.from_state_dict(memory_tensors, meta["memory"])
         return cls(
             next_job=int(meta["next_job"]),
             memory=memory,
-            fusion={name: t for name, t in tensors.items() if name.startswith("fusion.")},
+            fusion={name: t.to(device) for name, t in tensors.items() if name.startswith("fusion.")},
             reference=tensors.get("reference"),
             reference_sketch=tensors.get("reference_sketch"),
             flat_colors=_arrays(tensors, "flat_colors."),

@@ -8,6 +8,10 @@ Layouts are the ones the models take (see :mod:`longanimation.models.backbone`):
 * ``reference``, ``reference_sketch``: ``(B, 3, H, W)`` in [-1, 1];
 * ``history``: per clip ``(K, 3, H, W)`` in [0, 1] (the memory model's layout), K may differ;
 * ``object_mask``: ``(B, F, H, W)`` float, 1 on characters and props, when every clip has one (toon worlds).
+
+Conversions, conditions and the memory protocol are the inference pipeline's
+own (:mod:`longanimation.models.conditioning`): :meth:`ClipBatch.conditions`
+and :meth:`ClipBatch.memory_inputs` only feed a batch through them.
 """
 
 from __future__ import annotations
@@ -15,10 +19,25 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
 from ..data.clips import TrainingClip
+from ..models.backbone import CogVideoXBackbone
+from ..models.conditioning import (
+    Conditions,
+    encode_conditions,
+    memory_views,
+    prompt_embeddings,
+    signed_pixels,
+    sketch_image,
+    start_memory,
+    stream_frames,
+    unit_frames,
+    unit_pixels,
+)
+from ..models.memory_model import LongVideoMemoryModel
+from ..models.memory_state import MemoryView
+from ..models.sketch_dit import SketchDiT
 
 
 @dataclasses.dataclass
@@ -64,28 +83,40 @@ class ClipBatch:
         """The target as ``(B, F, 3, H, W)`` in [0, 1] (the reward's and the memory model's layout)."""
         return unit_frames(self.target)
 
+    @torch.no_grad()
+    def conditions(
+        self, backbone: CogVideoXBackbone, sketch_dit: SketchDiT, *, with_sketch: bool, guided: bool = False
+    ) -> Conditions:
+        """``c_i``, ``c_t`` (and ``c_k`` when ``with_sketch``) of the batch, as inference encodes a segment's.
 
-def unit_frames(video: torch.Tensor) -> torch.Tensor:
-    """``(B, 3, F, H, W)`` in [-1, 1] -> ``(B, F, 3, H, W)`` in [0, 1], clamped."""
-    return ((video.clamp(-1, 1) + 1) / 2).permute(0, 2, 1, 3, 4)
+        ``guided`` (a one-clip batch): the text is ``[unconditional, conditional]`` for guidance.
+        """
+        return encode_conditions(
+            backbone,
+            sketch_dit,
+            reference=self.reference,
+            text=prompt_embeddings(backbone, self.prompts, guided),
+            num_frames=self.target.shape[2],
+            sketches=self.sketches if with_sketch else None,
+            reference_sketch=self.reference_sketch if with_sketch else None,
+        )
 
+    @torch.no_grad()
+    def memory_inputs(self, memory_model: LongVideoMemoryModel, append_frames: int) -> dict[str, MemoryView]:
+        """DGLM's memory inputs per clip, stacked with padding masks: the memory inference builds.
 
-def signed_pixels(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(..., H, W, 3)`` -> float ``(..., 3, H, W)`` in [-1, 1] (the VAE's range)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float()
-    return tensor.movedim(-1, -3) / 127.5 - 1.0
-
-
-def unit_pixels(frames: np.ndarray) -> torch.Tensor:
-    """uint8 ``(..., H, W, 3)`` -> float ``(..., 3, H, W)`` in [0, 1] (the memory model's range)."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float()
-    return tensor.movedim(-1, -3) / 255.0
-
-
-def sketch_image(lines: np.ndarray) -> np.ndarray:
-    """Bool line masks ``(..., H, W)`` -> uint8 RGB ``(..., H, W, 3)``: black lines on white."""
-    gray = np.where(lines, np.uint8(0), np.uint8(255))
-    return np.repeat(gray[..., None], 3, axis=-1)
+        The reference is pinned as the keyframe, then the history is streamed in
+        batches of ``append_frames`` (the fresh frames of a segment at inference),
+        the last batch ending just before the target.
+        """
+        global_views, local_views = [], []
+        for reference, history in zip(self.reference, self.history):
+            state = start_memory(memory_model, ((reference + 1) / 2)[None])
+            stream_frames(memory_model, state, history, append_frames)
+            views = memory_views(memory_model, state, "both")
+            global_views.append(views["global_view"])
+            local_views.append(views["local_view"])
+        return {"global_view": MemoryView.stack(global_views), "local_view": MemoryView.stack(local_views)}
 
 
 def collate(clips: Sequence[TrainingClip]) -> ClipBatch:

@@ -67,6 +67,15 @@ def latent_weights(object_mask: torch.Tensor, latent_frames: int, latent_size: t
     return (1.0 + (weight - 1.0) * share).unsqueeze(2)
 
 
+@torch.no_grad()
+def encode_target(backbone, target: torch.Tensor, lead: int, generator: torch.Generator) -> torch.Tensor:
+    """Target latents ``z`` of ``(B, 3, F, H, W)`` video sampled from the VAE posterior (the diffusers
+    training recipe; conditions use the posterior mean, as at inference), float32, the ``lead`` frames
+    copying frame 0."""
+    clean = backbone.encode_video(target, generator).float()
+    return torch.cat([clean[:, :1].expand(-1, lead, -1, -1, -1), clean], dim=1)
+
+
 def v_prediction_loss(
     scheduler,
     prediction: torch.Tensor,

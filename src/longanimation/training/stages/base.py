@@ -15,8 +15,7 @@ import torch
 
 from ...models.backbone import rotary_embeddings
 from ..batches import ClipBatch
-from ..conditioning import encode_conditions, encode_target
-from ..diffusion import draw_noise, v_prediction_loss
+from ..diffusion import draw_noise, encode_target, v_prediction_loss
 from .core import StepContext, TrainingStage
 
 
@@ -31,8 +30,8 @@ class BaseStage(TrainingStage):
 
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         backbone = self.model.backbone
-        conditions = encode_conditions(backbone, self.model.sketch_dit, batch, with_sketch=False)
-        clean = encode_target(backbone, batch, conditions.lead, context.generator)
+        conditions = batch.conditions(backbone, self.model.sketch_dit, with_sketch=False)
+        clean = encode_target(backbone, batch.target, conditions.lead, context.generator)
         noise, timesteps = draw_noise(
             clean, backbone.scheduler.config.num_train_timesteps, context.generator, self.config.diffusion
         )

@@ -3,9 +3,10 @@
 The same diffusion objective as stage 1 (eq. 1 through eq. 3), now with
 ``S' = S + DGLM(S, memory)`` (eq. 4) -- fig. 2(c), the segments after the
 first. The memory is built from the clip's history exactly as inference
-builds it from generated frames (:func:`~longanimation.training.conditioning.memory_views`:
-reference pinned as the keyframe, history streamed in segment-sized appends,
-global view = all, local view = the latest append), by the frozen memory
+builds it from generated frames (:meth:`~longanimation.training.batches.ClipBatch.memory_inputs`
+through :mod:`longanimation.models.conditioning`: reference pinned as the
+keyframe, history streamed in segment-sized appends, global view = all, local
+view = the latest append), by the frozen memory
 model under ``no_grad``. The paper trains on ground-truth history: the
 memory of a clip is the KV of its real past frames.
 """
@@ -15,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..batches import ClipBatch
-from ..conditioning import memory_views
 from .sketchdit import SketchConditionedStage
 
 
@@ -34,4 +34,4 @@ class MemoryStage(SketchConditionedStage):
     parts_of = "memory"
 
     def memory_inputs(self, batch: ClipBatch) -> dict[str, Any]:
-        return memory_views(self.model.memory_model, batch, append_frames(self.model, self.config))
+        return batch.memory_inputs(self.model.memory_model, append_frames(self.model, self.config))

@@ -28,11 +28,11 @@ from typing import Any
 
 import torch
 
+from ...models.conditioning import Conditions, guided_velocity, unit_frames
 from ...models.reward import color_consistency_distance
 from ...models.sketch_dit import SketchControlledTransformer
 from .. import ddpo
-from ..batches import ClipBatch, unit_frames
-from ..conditioning import Conditions, encode_conditions, memory_views
+from ..batches import ClipBatch
 from .core import StepContext, TrainingStage
 from .memory import append_frames
 
@@ -43,7 +43,6 @@ class PolicyInputs:
 
     conditions: Conditions
     memory: dict[str, Any]
-    guided: bool
 
 
 class RewardStage(TrainingStage):
@@ -120,13 +119,10 @@ class RewardStage(TrainingStage):
     def policy_inputs(self, clip: ClipBatch) -> PolicyInputs:
         """Conditions and memory of a one-clip batch, with the empty prompt prepended when guided."""
         model = self.model
-        conditions = encode_conditions(model.backbone, model.sketch_dit, clip, with_sketch=True)
         guided = self.config.reward.guidance_scale > 1
-        if guided:
-            unconditional = model.backbone.encode_prompt([""])
-            conditions = dataclasses.replace(conditions, text=torch.cat([unconditional, conditions.text]))
-        memory = memory_views(model.memory_model, clip, append_frames(model, self.config))
-        return PolicyInputs(conditions, memory, guided)
+        conditions = clip.conditions(model.backbone, model.sketch_dit, with_sketch=True, guided=guided)
+        memory = clip.memory_inputs(model.memory_model, append_frames(model, self.config))
+        return PolicyInputs(conditions, memory)
 
     @torch.no_grad()
     def distances(self, latents: torch.Tensor, lead: int, clip: ClipBatch) -> torch.Tensor:
@@ -141,19 +137,8 @@ class RewardStage(TrainingStage):
 
     def denoise(self, latents: torch.Tensor, timesteps: torch.Tensor, inputs: PolicyInputs) -> torch.Tensor:
         """v-prediction of the controlled backbone with DGLM for ``(K, lead + T, 16, h, w)`` latents, CFG'd."""
-        model, conditions = self.model, inputs.conditions
+        model = self.model
         denoiser = SketchControlledTransformer(model.backbone.transformer, model.sketch_dit, model.dglm)
-        copies = 2 if inputs.guided else 1
-        batch = latents.shape[0] * copies
-        velocity = denoiser(
-            latents.repeat(copies, 1, 1, 1, 1),
-            conditions.image.to(latents.dtype).expand(batch, -1, -1, -1, -1),
-            conditions.sketch.to(latents.dtype).expand(batch, -1, -1, -1, -1),
-            conditions.text.repeat_interleave(latents.shape[0], dim=0),
-            timesteps.repeat(copies),
-            inputs.memory,
+        return guided_velocity(
+            denoiser, latents, timesteps, inputs.conditions, inputs.memory, self.config.reward.guidance_scale
         )
-        if not inputs.guided:
-            return velocity
-        unconditional, conditional = velocity.chunk(2)
-        return unconditional + self.config.reward.guidance_scale * (conditional - unconditional)

@@ -23,10 +23,10 @@ from typing import Any
 
 import torch
 
+from ...models.conditioning import Conditions, predict_velocity
 from ...models.sketch_dit import SketchControlledTransformer, SketchDiT
 from ..batches import ClipBatch
-from ..conditioning import Conditions, encode_conditions, encode_target
-from ..diffusion import draw_noise, latent_weights, v_prediction_loss
+from ..diffusion import draw_noise, encode_target, latent_weights, v_prediction_loss
 from .core import StepContext, TrainingStage
 
 
@@ -46,8 +46,8 @@ class SketchConditionedStage(TrainingStage):
 
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         backbone = self.model.backbone
-        conditions = encode_conditions(backbone, self.model.sketch_dit, batch, with_sketch=True)
-        clean = encode_target(backbone, batch, conditions.lead, context.generator)
+        conditions = batch.conditions(backbone, self.model.sketch_dit, with_sketch=True)
+        clean = encode_target(backbone, batch.target, conditions.lead, context.generator)
         memory = self.memory_inputs(batch)
         noise, timesteps = draw_noise(
             clean, backbone.scheduler.config.num_train_timesteps, context.generator, self.config.diffusion
@@ -73,8 +73,7 @@ class SketchConditionedStage(TrainingStage):
         model = self.model
         dglm = model.dglm if memory is not None else None
         denoiser = SketchControlledTransformer(model.backbone.transformer, model.sketch_dit, dglm)
-        image, sketch, text = conditions.image, conditions.sketch, conditions.text
-        prediction = denoiser(noisy, image.to(noisy.dtype), sketch.to(noisy.dtype), text, timesteps, memory)
+        prediction = predict_velocity(denoiser, noisy, timesteps, conditions, memory)
         loss = v_prediction_loss(
             model.backbone.scheduler, prediction, clean, noise, timesteps, conditions.lead, weights
         )
