@@ -18,7 +18,9 @@ from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimation
 from longanimation.pipeline.placement import PlacementOptions, streamed_modules
 
 # Two segments (the second reads the memory and fuses its overlap), guidance on (batch 2), the model's own colors.
-OPTIONS = ColorizeOptions(num_inference_steps=2, guidance_scale=2.0, height=64, width=64, correspondence="none")
+OPTIONS = ColorizeOptions(
+    num_inference_steps=2, guidance_scale=2.0, height=64, width=64, correspondence="none", collapse_held_drawings=False
+)
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,7 @@ def test_none_brings_the_text_encoder_and_memory_model_only_while_they_run(shot,
         monkeypatch.setattr(part, "to", lambda *a, _o=original, _n=name, **k: (moves.append((_n, str(a[0]))), _o(*a, **k))[1])
     pipeline = LongAnimationPipeline(model, PlacementOptions(device="cpu"))
     moves.clear()
+    assert len(pipeline.plan(shot[0], [0], OPTIONS.resolved(model))[1]) == 2
     pipeline(shot[0], {0: shot[1][0]}, "", OPTIONS)
     text = [device for name, device in moves if name == "text"]
     memory = [device for name, device in moves if name == "memory"]
@@ -80,21 +83,32 @@ def test_bf16_weights_with_a_float32_sampler(shot, monkeypatch):
         return original(denoiser, latents, *args)
 
     monkeypatch.setattr(module, "guided_velocity", spy)
-    steps = []
     pipeline, out = colorize(
         shot,
-        PlacementOptions(device="cpu", dtype="bf16", offload="sequential"),
-        ColorizeOptions(num_inference_steps=1, height=64, width=64, correspondence="none"),
+        # the VAE in fp32: a CPU without AVX512-BF16 runs bf16 Conv3d in PyTorch's slow reference kernel
+        PlacementOptions(device="cpu", dtype="bf16", vae_dtype="fp32", offload="sequential"),
+        ColorizeOptions(num_inference_steps=1, height=64, width=64, correspondence="none", collapse_held_drawings=False),
         frames=18,
     )
     assert out.written.all() and out.frames.shape == (18, 64, 64, 3)
     assert set(seen) == {torch.bfloat16} and pipeline.dtype == torch.bfloat16
     assert pipeline.model.sketch_dit.out_projection.weight.dtype == torch.bfloat16
     assert pipeline.model.memory_model.lm.rotary_emb.inv_freq.dtype == torch.float32  # RoPE kept exact
+    assert pipeline.model.backbone.vae.dtype == torch.float32
+
+
+def test_bf16_vae_on_cpu():
+    model = LongAnimationModel.from_preset("tiny", seed=0)
+    LongAnimationPipeline(model, PlacementOptions(device="cpu", dtype="bf16"))
+    with torch.no_grad():
+        pixels = model.backbone.decode_latents(torch.zeros(1, 2, 16, 4, 4))
+    assert pixels.dtype == torch.bfloat16 and pixels.shape == (1, 3, 2, 16, 16) and pixels.isfinite().all()
 
 
 def test_vae_tiling_and_slicing_run(shot):
-    options = ColorizeOptions(num_inference_steps=1, guidance_scale=1.0, height=96, width=96, correspondence="none")
+    options = ColorizeOptions(
+        num_inference_steps=1, guidance_scale=1.0, height=96, width=96, correspondence="none", collapse_held_drawings=False
+    )
     pipeline, out = colorize(shot, PlacementOptions(device="cpu", offload="model", vae_tiling=True, vae_slicing=True), options, 18)
     vae = pipeline.model.backbone.vae
     assert vae.use_tiling and vae.use_slicing and 96 > vae.tile_sample_min_height  # tiles really used
@@ -119,6 +133,7 @@ def test_resume_with_offload_is_identical(shot, tmp_path):
         (PlacementOptions(offload="disk"), "--offload"),
         (PlacementOptions(device="gpu0"), "--device"),
         (PlacementOptions(device="cpu", dtype="fp16"), "fp16 needs a GPU"),
+        (PlacementOptions(device="cpu", vae_dtype="fp8"), "--vae-dtype"),
         (PlacementOptions(device="cpu", offload="model", memory_resident=True), "--memory-resident"),
         (PlacementOptions(device="meta"), "meta"),
     ],

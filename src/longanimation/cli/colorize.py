@@ -108,6 +108,7 @@ def colorize(
     dtype: str = typer.Option(
         None, help="Weights' dtype: fp32, bf16 or fp16 (GPU only); the sampler stays float32 (default: bf16 on a GPU, fp32 on the CPU)."
     ),
+    vae_dtype: str = typer.Option(None, help="The VAE's own dtype (default: --dtype's), e.g. fp32 on a CPU (slow bf16 Conv3d)."),
     offload: str = typer.Option(
         "none",
         help="none: denoiser and VAE stay on the device, the text encoder and memory model come only while they run; "
@@ -130,7 +131,7 @@ def colorize(
 
     started = time.perf_counter()
     check_fps(fps)  # the other numbers are checked by ColorizeOptions.resolved, before any frame
-    placement = PlacementOptions(device, dtype, offload, vae_tiling, vae_slicing, memory_resident).resolved()
+    placement = PlacementOptions(device, dtype, offload, vae_tiling, vae_slicing, memory_resident, vae_dtype).resolved()
     sketches, shot = load_lineart(lineart, extract_sketches=extract_sketches, binarize=binarize)
 
     keyframes = {}

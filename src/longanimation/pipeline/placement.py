@@ -9,7 +9,9 @@ options of :class:`PlacementOptions` make it fit one GPU:
   latents and the scheduler's math stay float32: the pipeline casts the
   latents to the weights' dtype only for the denoiser call. Buffers keep
   their dtype; RoPE frequencies a lower-precision load rounded are computed
-  again in float32 (:func:`restore_rope_frequencies`).
+  again in float32 (:func:`restore_rope_frequencies`). ``vae_dtype`` gives the
+  VAE a dtype of its own (e.g. fp32 on a CPU, whose bf16 Conv3d is PyTorch's
+  slow reference kernel unless it has AVX512-BF16/AMX).
 * ``vae_tiling`` / ``vae_slicing``: diffusers' tiled VAE encode and decode
   (``AutoencoderKLCogVideoX.enable_tiling``: tiles of half the VAE's sample
   size, 240 x 360 pixels for the paper VAE, blended where they overlap, so
@@ -81,6 +83,7 @@ class PlacementOptions:
     vae_tiling: bool = False
     vae_slicing: bool = False
     memory_resident: bool = False  # offload none: the memory model stays on the device between segments
+    vae_dtype: str | None = None  # a key of DTYPES, or None: the weights' dtype
 
     def resolved(self) -> PlacementOptions:
         """The options with the defaults filled in; :class:`UserError` for a bad value."""
@@ -97,15 +100,16 @@ class PlacementOptions:
         dtype = self.dtype
         if dtype is None:
             dtype = "bf16" if device.type == "cuda" else "fp32"
-        if dtype not in DTYPES:
-            raise UserError(f"--dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-        if dtype == "fp16" and device.type == "cpu":
-            raise UserError("--dtype fp16 needs a GPU; on the CPU use bf16 or fp32")
+        for flag, value in (("--dtype", dtype), ("--vae-dtype", self.vae_dtype)):
+            if value is not None and value not in DTYPES:
+                raise UserError(f"{flag} must be one of {', '.join(DTYPES)}, got {value!r}")
+            if value == "fp16" and device.type == "cpu":
+                raise UserError(f"{flag} fp16 needs a GPU; on the CPU use bf16 or fp32")
         if self.offload not in OFFLOADS:
             raise UserError(f"--offload must be one of {', '.join(OFFLOADS)}, got {self.offload!r}")
         if self.memory_resident and self.offload != "none":
             raise UserError(f"--memory-resident goes with --offload none (--offload {self.offload} moves every part)")
-        return dataclasses.replace(self, device=str(device), dtype=dtype)
+        return dataclasses.replace(self, device=str(device), dtype=dtype, vae_dtype=self.vae_dtype or dtype)
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -276,6 +280,7 @@ def place(pipeline: LongAnimationPipeline, options: PlacementOptions | None) -> 
         device = torch.device("cuda", torch.cuda.current_device())
     backbone = model.backbone
     cast_parameters(model, dtype)
+    cast_parameters(model.backbone.vae, DTYPES[options.vae_dtype])
     restore_rope_frequencies(model)
     if options.vae_tiling:
         backbone.vae.enable_tiling()
