@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--model", default=None, help="model folder (default: random weights at the preset's shapes)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--dtype", default=None, choices=tuple(DTYPES), help="default: bf16 on a GPU, fp32 on the CPU")
+    parser.add_argument("--vae-dtype", default=None, choices=tuple(DTYPES), help="default: --dtype's")
     parser.add_argument("--offload", default="none", choices=OFFLOADS)
     parser.add_argument("--vae-whole", action="store_true", help="no VAE tiling (needs ~45 GiB more at 768x1360)")
     parser.add_argument("--memory-resident", action="store_true")
@@ -157,6 +158,7 @@ def main(argv: list[str] | None = None) -> dict:
         offload=args.offload,
         vae_tiling=not args.vae_whole,
         memory_resident=args.memory_resident,
+        vae_dtype=args.vae_dtype,
     ).resolved()
     device, dtype = torch.device(placement.device), DTYPES[placement.dtype]
     clock = Clock(device)
@@ -189,8 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     def generate_marked(*call_args, **call_kwargs):
         job_starts.append(clock.now())
-        if len(job_starts) > 1:
-            job_peaks.append(clock.peak())
+        job_peaks.append(clock.peak())  # of what came before: the prompt and keyframes, or the previous segment
         clock.reset_peak()
         return original_generate(*call_args, **call_kwargs)
 
@@ -216,6 +217,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_end = clock.now()
     job_peaks.append(clock.peak())
     overall_peak = max((p for p in job_peaks if p is not None), default=None)
+    setup_peak, job_peaks = job_peaks[0], job_peaks[1:]
 
     keyframe_pins = len(memory) - len(jobs)  # the keyframes' append comes first
     ends = [*job_starts[1:], run_end]
@@ -241,7 +243,8 @@ def main(argv: list[str] | None = None) -> dict:
         from longanimation.pipeline.gpu_estimate import estimate as estimate_memory
 
         estimated = estimate_memory(model.preset, height, width, placement.dtype)
-        estimate = estimated.peak(placement.offload, placement.vae_tiling, placement.memory_resident) / GiB
+        bytes_ = estimated.peak(placement.offload, placement.vae_tiling, placement.memory_resident)
+        estimate = None if bytes_ is None else bytes_ / GiB
     result = {
         "command": "python benchmarks/gpu_paper.py",
         "preset": model.preset,
@@ -251,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict:
         "cuda": torch.version.cuda,
         "placement": {
             "dtype": placement.dtype,
+            "vae_dtype": placement.vae_dtype,
             "offload": placement.offload,
             "vae_tiling": placement.vae_tiling,
             "memory_resident": placement.memory_resident,
@@ -264,6 +268,7 @@ def main(argv: list[str] | None = None) -> dict:
         "guidance_scale": resolved.guidance_scale,
         "build_s": built,
         "before_first_segment_s": job_starts[0] - run_start,  # prompt encoding, keyframes into the memory
+        "before_first_segment_peak_gib": None if setup_peak is None else setup_peak / GiB,
         "total_s": run_end - started,
         "segments": segments,
         "peak_gib": None if overall_peak is None else overall_peak / GiB,

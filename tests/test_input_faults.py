@@ -200,7 +200,7 @@ def test_colorize_takes_white_on_black_binary_line_art_as_it_is(tmp_path, monkey
     Image.fromarray(_frames(1, 32, 32)[0]).save(tmp_path / "key.png")
     seen = {}
 
-    def capture(sketches, *args):
+    def capture(sketches, *args, **kwargs):
         seen["sketches"] = sketches
 
     monkeypatch.setattr(colorize_cli, "_run", capture)

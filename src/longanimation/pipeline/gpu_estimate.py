@@ -231,7 +231,7 @@ class Estimate:
     weights: dict[str, int]  # unit -> bytes
     resident_when_streamed: int  # sequential: the pieces that stay on the device
     largest_streamed: dict[str, int]  # sequential: unit -> its largest layer, loaded at once
-    activations: dict[str, tuple[int, int]]  # phase -> (VAE in one piece, VAE tiled)
+    activations: dict[str, tuple[int, int | None]]  # phase -> (VAE in one piece, VAE tiled; None: tiling fails)
     persistent: int
 
     def weights_on_device(self, offload: str, phase: str, memory_resident: bool = False) -> int:
@@ -247,10 +247,16 @@ class Estimate:
             total += w["memory"]
         return total
 
-    def peak(self, offload: str, tiled: bool, memory_resident: bool = False) -> int:
-        """Estimated peak bytes on the device for a placement."""
+    @property
+    def tiling_works(self) -> bool:
+        return all(self.activations[phase][1] is not None for phase in PHASES)
+
+    def peak(self, offload: str, tiled: bool, memory_resident: bool = False) -> int | None:
+        """Estimated peak bytes on the device for a placement (None: diffusers' VAE tiling fails at this size)."""
         if offload not in OFFLOADS:
             raise ValueError(f"offload must be one of {OFFLOADS}")
+        if tiled and not self.tiling_works:
+            return None
         return self.persistent + max(
             self.weights_on_device(offload, phase, memory_resident) + self.activations[phase][int(tiled)]
             for phase in PHASES
@@ -327,13 +333,18 @@ def estimate(preset: str, height: int, width: int, dtype: str = "bf16") -> Estim
     encode, decode = [], []
     for tiled in (False, True):
         pixels = torch.empty(1, 3, frames, height, width, **meta)
-        with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
-            backbone.encode_video(pixels)
-        encode.append(tracker.peak + _nbytes([pixels]))
-        with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
-            video = backbone.decode_latents(latent(latent_frames, torch.float32))[0]
-            ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0)
-        decode.append(tracker.peak)
+        try:
+            with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
+                backbone.encode_video(pixels)
+            encode.append(tracker.peak + _nbytes([pixels]))
+            with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
+                video = backbone.decode_latents(latent(latent_frames, torch.float32))[0]
+                ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0)
+            decode.append(tracker.peak)
+        except RuntimeError:  # diffusers' tiles can end in a strip thinner than a kernel (e.g. 256 px, tiny VAE)
+            if not tiled:
+                raise
+            encode, decode = encode[:1] + [None], decode[:1] + [None]
     activations["encode"], activations["decode"] = tuple(encode), tuple(decode)
 
     text = torch.empty(batch_text, text_length, transformer.text_embed_dim, **meta)
@@ -410,8 +421,8 @@ def estimate(preset: str, height: int, width: int, dtype: str = "bf16") -> Estim
     )
 
 
-def _gib(value: int) -> str:
-    return f"{value / GiB:8.2f}"
+def _gib(value: int | None) -> str:
+    return "   fails" if value is None else f"{value / GiB:8.2f}"
 
 
 def estimate_lines(result: Estimate) -> list[str]:
@@ -454,6 +465,11 @@ def estimate_lines(result: Estimate) -> list[str]:
         lines.append(f"  {label:<56}{_gib(whole):>10}{_gib(tiled):>11}")
     lines += [
         "",
+        *(
+            []
+            if result.tiling_works
+            else ["VAE tiled: diffusers' tiling fails at this size (its last tile is thinner than a kernel).", ""]
+        ),
         "An estimate: parameter bytes per part at the dtype, plus activations counted by running the",
         "segment's code on meta tensors (bytes of every tensor alive at once; attention as a fused",
         "SDPA kernel, no N x N matrix; diffusers' VAE code, tiled or not). Peak = persistent + the largest",
