@@ -8,7 +8,17 @@ import pytest
 import torch
 
 from longanimation.errors import UserError
-from longanimation.pipeline.gpu_estimate import PHASES, LiveBytes, estimate, parse_size, tracing
+from longanimation.models.longanimation_model import LongAnimationModel
+from longanimation.pipeline.gpu_estimate import (
+    PHASES,
+    LiveBytes,
+    _vae_counting,
+    estimate,
+    estimate_lines,
+    parse_size,
+    tracing,
+)
+from longanimation.pipeline.placement import enable_vae_tiling
 
 
 def test_live_bytes_follow_views_and_frees():
@@ -54,9 +64,26 @@ def test_offload_tiling_and_size_are_monotone(tiny):
     assert small.weights == large.weights
 
 
-def test_a_size_diffusers_cannot_tile_is_reported():
-    result = estimate("tiny", 128, 256)  # the tiny VAE's tiles end in a 1-pixel strip at 256 px
+@pytest.mark.parametrize("preset, size", [("tiny", (72, 72)), ("tiny", (128, 200)), ("paper", (768, 1360))])
+def test_tiled_vae_gives_frames_of_the_right_size(preset, size):
+    model = LongAnimationModel.from_preset(preset, device="meta")
+    backbone = model.backbone
+    enable_vae_tiling(backbone.vae)  # tiny: diffusers' 1/6, 1/5 overlaps of a 16-latent tile would not add up
+    frames = model.segment.frames
+    with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled=True):  # equal tiles replayed: fast
+        latents = backbone.encode_video(torch.empty(1, 3, frames, *size, device="meta"))
+        pixels = backbone.decode_latents(latents)
+    assert latents.shape[-2:] == tuple(n // backbone.spatial_compression for n in size)
+    assert pixels.shape == (1, 3, frames, *size)
+
+
+def test_a_size_the_tiles_fail_at_is_reported(monkeypatch):
+    import longanimation.pipeline.gpu_estimate as module
+
+    monkeypatch.setattr(module, "enable_vae_tiling", lambda vae: vae.enable_tiling())  # diffusers' own overlaps
+    result = estimate("tiny", 128, 128)  # its tiles make 136 x 136 frames of 32 x 32 latents
     assert result.peak("none", False) > 0 and result.peak("none", True) is None and not result.tiling_works
+    assert "fails" in "\n".join(estimate_lines(result))
 
 
 def test_fp32_weights_need_more():

@@ -147,3 +147,21 @@ def test_bad_placement_options(options, message):
 def test_cuda_without_a_gpu_is_refused():
     with pytest.raises(UserError, match="no CUDA GPU"):
         PlacementOptions(device="cuda").resolved()
+
+
+def test_colorize_cli_takes_the_placement_options(tmp_path):
+    from PIL import Image
+
+    from longanimation.cli.app import main
+    from longanimation.data.video_io import write_png_folder
+
+    clip = ToonWorld(ToonConfig(seed=3, frames=3, height=32, width=32)).render_range(0, 3)
+    lines = np.where(clip.lineart, 0, 255).astype(np.uint8)
+    write_png_folder(tmp_path / "in", np.repeat(lines[..., None], 3, axis=-1))
+    Image.fromarray(clip.color[0]).save(tmp_path / "key.png")
+    args = ["colorize", str(tmp_path / "in"), str(tmp_path / "out"), "-k", str(tmp_path / "key.png"), "--steps", "1",
+            "--quiet", "--device", "cpu", "--offload", "sequential", "--vae-tiling", "--dtype", "fp32"]
+    assert main(args) == 0
+    assert len(list((tmp_path / "out" / "frames").glob("*.png"))) == 3
+    assert main([*args[:3], str(tmp_path / "bad"), *args[4:-2], "--dtype", "fp64"]) == 2
+    assert not (tmp_path / "bad").exists()  # refused before anything was read or written

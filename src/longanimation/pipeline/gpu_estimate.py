@@ -52,7 +52,13 @@ from torch.utils._pytree import tree_flatten, tree_map
 from ..errors import UserError
 from ..models.conditioning import Conditions, guided_velocity
 from ..models.memory_state import MemoryView, SummaryCache
-from .placement import DTYPES, OFFLOADS, cast_parameters, streamed_modules
+from .placement import (
+    DTYPES,
+    OFFLOADS,
+    cast_parameters,
+    enable_vae_tiling,
+    streamed_modules,
+)
 
 GiB = 2**30
 PHASES = ("text", "encode", "denoise", "decode", "memory")
@@ -300,7 +306,7 @@ def estimate(preset: str, height: int, width: int, dtype: str = "bf16") -> Estim
     multiple = backbone.spatial_compression * transformer.patch_size
     if height % multiple or width % multiple:
         raise UserError(f"the model size must be a multiple of {multiple} in height and width, got {height}x{width}")
-    meta = dict(device="meta", dtype=torch_dtype)
+    meta = {"device": "meta", "dtype": torch_dtype}
     frames, guided = segment.frames, segment.guidance_scale > 1
     latent_frames = backbone.num_latent_frames(frames)
     lead = model.sketch_dit.num_leading_frames(latent_frames)
@@ -331,17 +337,20 @@ def estimate(preset: str, height: int, width: int, dtype: str = "bf16") -> Estim
     activations["text"] = (tracker.peak,) * 2
 
     encode, decode = [], []
+    enable_vae_tiling(backbone.vae)  # the geometry colorize --vae-tiling uses; _vae_counting switches it on and off
     for tiled in (False, True):
         pixels = torch.empty(1, 3, frames, height, width, **meta)
         try:
             with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
-                backbone.encode_video(pixels)
+                encoded = backbone.encode_video(pixels)
             encode.append(tracker.peak + _nbytes([pixels]))
             with tracing() as tracker, _vae_counting(backbone.vae, tracker, tiled):
                 video = backbone.decode_latents(latent(latent_frames, torch.float32))[0]
                 ((video.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 3, 0)
             decode.append(tracker.peak)
-        except RuntimeError:  # diffusers' tiles can end in a strip thinner than a kernel (e.g. 256 px, tiny VAE)
+            if encoded.shape[-2:] != (h, w) or video.shape[-2:] != (height, width):
+                raise RuntimeError("the tiles do not add up to the frame")
+        except RuntimeError:  # diffusers' tiles can end in a strip thinner than a kernel, or not add up
             if not tiled:
                 raise
             encode, decode = encode[:1] + [None], decode[:1] + [None]
@@ -430,12 +439,18 @@ def estimate_lines(result: Estimate) -> list[str]:
     frames, h, w = result.latent_grid
     guidance = "batch 2: classifier-free guidance" if result.guided else "batch 1: no guidance"
     lines = [
-        f"peak GPU memory, ESTIMATED (not measured): preset {result.preset}, model size {result.height}x{result.width} "
-        f"(HxW), one {result.frames}-frame segment, {result.dtype} weights",
-        f"  latents {frames} frames (with the leading ones) x {h} x {w} -> {result.vision_tokens:,} vision tokens "
-        f"(patch 2x2x2) + {result.text_tokens} text tokens, {guidance}",
-        f"  DGLM memory: {result.memory_tokens[0]:,} global summary tokens (at the bound) + "
-        f"{result.memory_tokens[1]:,} local",
+        (
+            f"peak GPU memory, ESTIMATED (not measured): preset {result.preset}, model size "
+            f"{result.height}x{result.width} (HxW), one {result.frames}-frame segment, {result.dtype} weights"
+        ),
+        (
+            f"  latents {frames} frames (with the leading ones) x {h} x {w} -> {result.vision_tokens:,} vision tokens "
+            f"(patch 2x2x2) + {result.text_tokens} text tokens, {guidance}"
+        ),
+        (
+            f"  DGLM memory: {result.memory_tokens[0]:,} global summary tokens (at the bound) + "
+            f"{result.memory_tokens[1]:,} local"
+        ),
         "",
         "weights (GiB)",
     ]
@@ -468,7 +483,7 @@ def estimate_lines(result: Estimate) -> list[str]:
         *(
             []
             if result.tiling_works
-            else ["VAE tiled: diffusers' tiling fails at this size (its last tile is thinner than a kernel).", ""]
+            else ["VAE tiled: diffusers' tiling fails at this size (a tile too thin, or tiles not adding up).", ""]
         ),
         "An estimate: parameter bytes per part at the dtype, plus activations counted by running the",
         "segment's code on meta tensors (bytes of every tensor alive at once; attention as a fused",

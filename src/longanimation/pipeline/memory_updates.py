@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from typing import ContextManager
+from contextlib import AbstractContextManager
 
 import torch
 
@@ -55,7 +55,7 @@ class StreamingMemory(NoMemory):
         self,
         memory_model: LongVideoMemoryModel,
         keyframes: torch.Tensor,
-        on_device: Callable[[], ContextManager] = contextlib.nullcontext,
+        on_device: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ) -> None:
         self.memory_model = memory_model
         self.keyframes = keyframes  # (K, 3, H, W) in [0, 1], pinned
@@ -85,7 +85,7 @@ class ReencodedMemory(StreamingMemory):
         self,
         memory_model: LongVideoMemoryModel,
         keyframes: torch.Tensor,
-        on_device: Callable[[], ContextManager] = contextlib.nullcontext,
+        on_device: Callable[[], AbstractContextManager] = contextlib.nullcontext,
     ) -> None:
         super().__init__(memory_model, keyframes, on_device)
         self.history: list[torch.Tensor] = []

@@ -217,6 +217,35 @@ def cast_parameters(model: nn.Module, dtype: torch.dtype) -> None:
             parameter.data = parameter.data.to(dtype)
 
 
+def enable_vae_tiling(vae: nn.Module) -> None:
+    """diffusers' tiled VAE, its tile overlaps rounded to whole latents so that tiles add up to the frame.
+
+    diffusers steps tiles by ``int(tile * (1 - overlap))`` and keeps ``tile -
+    int(tile * overlap)`` of each, in latents on one side and pixels on the
+    other; the two agree only when ``overlap`` x the latent tile is a whole
+    number (the paper VAE's defaults, 1/6 of 30 and 1/5 of 45 latents, are).
+    For another VAE (the tiny preset's: 16-latent tiles) the overlap is
+    rounded to whole latents, else the decoded frame would come out larger
+    than the latents say.
+    """
+    vae.enable_tiling()
+    compression = 2 ** (len(vae.config.block_out_channels) - 1)
+    for axis in ("height", "width"):
+        latent = getattr(vae, f"tile_latent_min_{axis}")
+        sample = getattr(vae, f"tile_sample_min_{axis}")
+        if latent < 2 or sample != latent * compression:
+            continue
+        blend = min(max(round(latent * getattr(vae, f"tile_overlap_factor_{axis}")), 1), latent - 1)
+        factor = blend / latent
+        for nudge in (0.0, 1e-9, -1e-9):  # int() of a float product: make it land on the whole number
+            f = factor + nudge
+            if int(latent * (1 - f)) == latent - blend and int(sample * f) == blend * compression and int(
+                latent * f
+            ) == blend and int(sample * (1 - f)) == (latent - blend) * compression:
+                setattr(vae, f"tile_overlap_factor_{axis}", f)
+                break
+
+
 def _resolve(module: nn.Module, path: str) -> nn.Module | None:
     for name in path.split("."):
         module = getattr(module, name, None)
@@ -283,7 +312,7 @@ def place(pipeline: LongAnimationPipeline, options: PlacementOptions | None) -> 
     cast_parameters(model.backbone.vae, DTYPES[options.vae_dtype])
     restore_rope_frequencies(model)
     if options.vae_tiling:
-        backbone.vae.enable_tiling()
+        enable_vae_tiling(backbone.vae)
     if options.vae_slicing:
         backbone.vae.enable_slicing()
     text_encoder, memory_model, vae = backbone.text_encoder, model.memory_model, backbone.vae
