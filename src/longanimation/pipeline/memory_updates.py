@@ -81,14 +81,9 @@ class ReencodedMemory(StreamingMemory):
     name = "reencode"
     resumable = False
 
-    def __init__(
-        self,
-        memory_model: LongVideoMemoryModel,
-        keyframes: torch.Tensor,
-        on_device: Callable[[], AbstractContextManager] = contextlib.nullcontext,
-    ) -> None:
-        super().__init__(memory_model, keyframes, on_device)
-        self.history: list[torch.Tensor] = []
+    def begin(self, state: RunState) -> None:
+        self.history: list[torch.Tensor] = []  # never resumed: a run always begins empty
+        super().begin(state)
 
     def before_segment(self, state: RunState, first_of_run: bool) -> None:
         if self.history:
