@@ -27,7 +27,7 @@ from longanimation.training.config import load_config
 from longanimation.training.data import build_dataset
 from longanimation.training.diffusion import draw_noise
 from longanimation.training.model_source import load_model
-from longanimation.training.stages import STAGE_CLASSES
+from longanimation.training.stages import STAGES
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "train" / "tiny-memory.yaml"
 
@@ -45,7 +45,7 @@ def main() -> None:
     if args.far:
         data.min_history_frames, data.max_reference_distance = 150, 400
     model = load_model(config.model, "memory").eval()
-    stage = STAGE_CLASSES["memory"](model, config).eval()
+    stage = STAGES["memory"](model, config).eval()
     clips = build_dataset(data)
     backbone = model.backbone
     with_memory, without = [], []

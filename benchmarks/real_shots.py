@@ -753,7 +753,7 @@ def write_shot(shot: Shot, out: str | os.PathLike, extract=None) -> dict:
         frame_means = [[] for _ in range(regions)]
         for folder in ("color", "lineart", "regions"):
             (tmp / folder).mkdir()
-        previous = -1
+        previous, first = -1, 0
         for t in range(shot.frames):
             d = int(shot.drawing_index[t])
             names = {folder: tmp / folder / f"{t:05d}.png" for folder in ("color", "lineart", "regions")}
@@ -860,7 +860,7 @@ def build(out: Path, split: str, seed: int, arcade: str | None, only: list[str] 
         if name == "arcade":
             store = arcade_store(arcade)
             if store is None or not store.exists():
-                print(f"real_shots: arcade images not found (pip download --no-deps arcade; --arcade WHEEL): "
+                print("real_shots: arcade images not found (pip download --no-deps arcade; --arcade WHEEL): "
                       "its shots use supertux only", file=sys.stderr)
                 continue
             opened[name] = open_source(name, store)

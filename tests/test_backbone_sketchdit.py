@@ -112,11 +112,24 @@ def test_sketch_dit_starts_as_first_backbone_blocks(model):
     assert sketch_dit.patch_embed.proj.in_features == 32 * 2 * 2 * 2  # [sketch | reference] x patch 2x2x2
 
 
+def train_sketchdit_only(model: LongAnimationModel) -> list[torch.nn.Parameter]:
+    """Stage 1's set-up: SketchDiT trains, everything else frozen; returns the trained parameters."""
+    from longanimation.training.config import ModelConfig, SketchDiTStageConfig, TrainConfig
+    from longanimation.training.stages import STAGES
+
+    config = TrainConfig(
+        stage="sketchdit", model=ModelConfig(preset="tiny"), sketchdit=SketchDiTStageConfig(init_from_backbone=False)
+    )
+    stage = STAGES["sketchdit"](model, config)
+    stage.freeze_all_but_trained()
+    return [parameter for parameter in stage.parameters() if parameter.requires_grad]
+
+
 def test_training_step_updates_only_trainable_parts():
     model = LongAnimationModel.from_preset("tiny", seed=1)
-    trainable = model.prepare_stage("sketch")
+    trainable = train_sketchdit_only(model)
     optimizer = torch.optim.AdamW(trainable, lr=1e-3)
-    denoiser = model.denoiser().train()
+    denoiser = model.denoiser()
     assert not model.backbone.transformer.training and model.sketch_dit.training
     inputs = make_inputs(model)
     loss = torch.nn.functional.mse_loss(denoiser(**inputs), torch.randn_like(inputs["noisy_latents"]))
@@ -133,7 +146,7 @@ def test_training_step_updates_only_trainable_parts():
 def test_gradient_checkpointing_gives_same_gradients():
     model = LongAnimationModel.from_preset("tiny", seed=2)
     torch.nn.init.normal_(model.sketch_dit.out_projection.weight, std=0.02)
-    model.prepare_stage("sketch")
+    train_sketchdit_only(model)
     inputs = make_inputs(model, batch=1)
     grads = []
     for checkpointing in (False, True):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from longanimation.cli.app import main
 from longanimation.data.lineart import lineart_to_image
 from longanimation.data.toon import ToonConfig, ToonWorld
 from longanimation.errors import UserError
@@ -221,9 +222,9 @@ def toon():
 
 
 def test_pipeline_flat_output_is_the_flattened_raw_output(toon):
-    sketches, colors = toon
+    sketches, colors = (array[:10] for array in toon)
     pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
-    base = dict(num_inference_steps=2, guidance_scale=1.0, collapse_held_drawings=False)
+    base = dict(num_inference_steps=2, guidance_scale=1.0, collapse_held_drawings=False, height=64, width=64)
     raw = pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base)).frames
     flat = pipeline(sketches, {0: colors[0]}, "", ColorizeOptions(**base, flat_colors=True)).frames
     assert (flat[0] == colors[0]).all()  # the keyframe is the user's, untouched
@@ -243,7 +244,7 @@ def test_pipeline_tracked_flat_output_is_flatten_shot_of_the_raw_output(toon, tm
     sketches, colors = np.concatenate([sketches[:3], sketches[2:]]), np.concatenate([colors[:3], colors[2:]])
     pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
     keyframes = {0: colors[0], len(sketches) - 1: colors[-1]}
-    base = dict(num_inference_steps=2, guidance_scale=1.0, segment_frames=9, overlap=4)
+    base = dict(num_inference_steps=2, guidance_scale=1.0, segment_frames=9, overlap=4, height=64, width=64)
     raw = pipeline(sketches, keyframes, "", ColorizeOptions(**base)).frames
     options = ColorizeOptions(**base, flat_colors=True, track_regions=True)
     tracked = pipeline(sketches, keyframes, "", options).frames
@@ -261,19 +262,26 @@ def test_pipeline_tracked_flat_output_is_flatten_shot_of_the_raw_output(toon, tm
         pipeline(sketches, keyframes, "", ColorizeOptions(**base, track_regions=True))
 
 
-def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
+def test_cli_flat_and_color_layer(tmp_path, toon, capsys):
+    """In-process (``main`` is what the console script runs), the model at the shot's 64x64."""
     sketches, colors = toon
-    LongAnimationModel.from_preset("tiny", seed=1).save_pretrained(tmp_path / "model")
+    model = LongAnimationModel.from_preset("tiny", seed=1)
+    model.segment = replace(model.segment, height=64, width=64)
+    model.save_pretrained(tmp_path / "model")
     (tmp_path / "lineart").mkdir()
     for index, sketch in enumerate(sketches):
         Image.fromarray(lineart_to_image(sketch)).save(tmp_path / "lineart" / f"{index:03d}.png")
     Image.fromarray(colors[0]).save(tmp_path / "key.png")
-    common = ["colorize", tmp_path / "lineart", "-k", tmp_path / "key.png", "--model", tmp_path / "model",
-              "--steps", "2", "--quiet"]
+
+    def colorize(out, *extra) -> tuple[int, str]:
+        args = ["colorize", tmp_path / "lineart", out, "-k", tmp_path / "key.png", "--model", tmp_path / "model",
+                "--steps", "2", "--quiet", *extra]
+        code = main([str(arg) for arg in args])
+        return code, capsys.readouterr().err.strip()
+
     out = tmp_path / "out"
-    result = run_cli(*common[:2], out, *common[2:], "--flat", "--palette-tolerance", "40", "--track-regions",
-                     "--color-layer")
-    assert result.returncode == 0, result.stderr
+    code, err = colorize(out, "--flat", "--palette-tolerance", "40", "--track-regions", "--color-layer")
+    assert code == 0, err
     names = sorted(p.name for p in (out / "frames").iterdir())
     assert names == sorted(p.name for p in (out / "color_layer").iterdir()) and len(names) == len(sketches)
     for name, sketch in zip(names, sketches, strict=True):
@@ -281,9 +289,7 @@ def test_cli_flat_and_color_layer(run_cli, tmp_path, toon):
         layer = np.array(Image.open(out / "color_layer" / name))
         assert (layer == remove_lines(frame, sketch)).all()
     bad = tmp_path / "bad"
-    result = run_cli(*common[:2], bad, *common[2:], "--palette-tolerance", "40")
-    assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--flat" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists()
-    result = run_cli(*common[:2], bad, *common[2:], "--track-regions")
-    assert result.returncode == 2 and result.stderr.strip().startswith("error:") and "--flat" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1 and not bad.exists()
+    for option in ("--palette-tolerance=40", "--track-regions"):
+        code, err = colorize(bad, option)
+        assert code == 2 and err.startswith("error:") and "--flat" in err
+        assert len(err.splitlines()) == 1 and not bad.exists()

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
 from longanimation.errors import UserError
-from longanimation.models.longanimation_model import LongAnimationModel, count_parameters
+from longanimation.models.longanimation_model import (
+    LongAnimationModel,
+    count_parameters,
+)
 from longanimation.models.presets import get_preset
 from longanimation.models.sketch_dit import SketchDiT
 
@@ -108,10 +113,19 @@ def test_whole_model_refuses_pickles_and_bad_tensors(tiny, tmp_path):
 
 
 def test_info_reports_paper_sizes(run_cli):
-    result = run_cli("info", "--preset", "paper", timeout=120)
+    result = run_cli("info", "--preset", "paper")
     assert result.returncode == 0, result.stderr
     counts = dict(re.findall(r"^(\S.*?)\s{2,}([\d,]+)\s", result.stdout, flags=re.MULTILINE))
     backbone = int(counts["backbone transformer"].replace(",", ""))
     assert abs(backbone / PAPER_BACKBONE - 1) < 0.01
     assert 0.75e9 < int(counts["SketchDiT"].replace(",", "")) < 0.85e9
-    assert "trainable in stage sketch" in counts
+    # One registry of stages: the paper's three train SketchDiT, then DGLM twice.
+    assert counts["trainable in stage sketchdit"] == counts["SketchDiT"]
+    assert counts["trainable in stage memory"] == counts["trainable in stage reward"] == counts["DGLM"]
+    assert "backbone.transformer, tiny preset only" in result.stdout
+
+
+def test_console_entry_point_runs():
+    """``python -m longanimation`` in a real process (the other CLI tests call ``main`` in this one)."""
+    result = subprocess.run([sys.executable, "-m", "longanimation", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "colorize" in result.stdout, result.stderr

@@ -22,7 +22,8 @@ from safetensors.torch import load_file
 
 from longanimation.cli.app import main
 from longanimation.models.longanimation_model import LongAnimationModel
-from longanimation.training.config import STAGES, DiffusionConfig, TrainConfig, load_config
+from longanimation.training.config import DiffusionConfig, TrainConfig, load_config
+from longanimation.training.stages import STAGES
 from longanimation.training.data import ClipOrder
 from longanimation.training.diffusion import draw_noise, latent_weights, v_prediction_loss
 from longanimation.training.stages.sketchdit import SketchDiTStage

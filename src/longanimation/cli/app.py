@@ -62,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     # Our own progress display replaces the libraries' per-file loading bars.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    if "transformers" in sys.modules:  # imported before us (a test, the web UI): the variables came too late
+        sys.modules["transformers"].utils.logging.disable_progress_bar()
     _register_commands()
     command = typer.main.get_command(app)
     try:

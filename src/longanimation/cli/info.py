@@ -35,7 +35,8 @@ def info(
 
     With ``--estimate HxW``, also the estimated peak GPU memory per placement (module docstring).
     """
-    from ..models.longanimation_model import TRAINING_STAGES, LongAnimationModel, count_parameters
+    from ..models.longanimation_model import LongAnimationModel, count_parameters
+    from ..training.stages import STAGES
     from ..pipeline.gpu_estimate import parse_size
 
     size = parse_size(estimate) if estimate is not None else None  # bad input fails before any output
@@ -54,9 +55,10 @@ def info(
     for label, count in rows:
         typer.echo(_row(label, count))
     typer.echo(_row("total", count_parameters(model)))
-    for stage in TRAINING_STAGES:
-        trained = sum(count_parameters(part) for part in model.stage_parts(stage).values())
-        typer.echo(_row(f"trainable in stage {stage}", trained) + f"  ({', '.join(TRAINING_STAGES[stage])})")
+    for name, stage in STAGES.items():
+        trained = sum(count_parameters(part) for part in stage.trained_parts(model).values())
+        note = "" if stage.paper else ", tiny preset only"
+        typer.echo(_row(f"trainable in stage {name}", trained) + f"  ({', '.join(stage.trains)}{note})")
     segment = model.segment
     typer.echo(
         f"segments: {segment.frames} frames, overlap {segment.overlap}, {segment.num_inference_steps} steps, "

@@ -49,9 +49,11 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".webm", ".mkv", ".avi", ".gif"})
 WRITABLE_VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 DEFAULT_FPS = 24.0
 # Frames x264 looks ahead for its rate control and frame types (its default is 40; 10 is its
-# "veryfast" preset's). The encoder holds that many frames at their full size before it hands
-# out the first packet, which bounds what writing a video of any length costs (see VideoWriter).
-ENCODER_LOOKAHEAD = 10
+# "veryfast" preset's). The encoder holds about that many frames at their full size before it
+# hands out the first packet (13 MB each at 4096x2160), which bounds what writing a video of any
+# length costs (see VideoWriter). Kept below the shortest shots, so that a 10-frame video already
+# fills the window and a longer one costs no more.
+ENCODER_LOOKAHEAD = 4
 MODES = ("RGB", "RGBA", "L")
 
 

@@ -54,7 +54,10 @@ def _measure(case: SpeedCase, size: int, model_dir: str | None, threads: int) ->
     drawings = case.frames // 2 if case.on_twos else case.frames
     clip = ToonWorld(ToonConfig(seed=5, frames=drawings, height=size, width=size)).render_range(0, drawings)
     sketches = np.repeat(clip.lineart, 2, axis=0) if case.on_twos else clip.lineart
-    options = ColorizeOptions(memory=case.memory, memory_update=case.memory_update, collapse_held_drawings=case.collapse_held)
+    options = ColorizeOptions(  # the model at the shot's size (square shots; the tiny preset's is 128)
+        memory=case.memory, memory_update=case.memory_update, collapse_held_drawings=case.collapse_held,
+        height=size, width=size,
+    )
     ends: list[float] = []
 
     def progress(job: int, jobs: int, step: int, steps: int) -> None:

@@ -62,16 +62,6 @@ PRESET_SHAPE_KEYS = {
 }
 PARTS = {SKETCH_DIT: SketchDiT, MEMORY_MODEL: LongVideoMemoryModel, DGLM: GlobalLocalMemory}
 
-# Parts trained in each stage (sec. 4.1); everything else is frozen. The paper
-# does not say which parts the reward stage tunes: we refine DGLM, whose memory
-# input is what the Color Consistency Reward aligns (sec. 3.2.3).
-TRAINING_STAGES = {
-    "sketch": (SKETCH_DIT,),  # stage 1: SketchDiT, 30k steps
-    "memory": (DGLM,),  # stage 2: DGLM, 10k steps
-    "reward": (DGLM,),  # stage 3: Color Consistency Reward, 10k steps
-}
-
-
 def count_parameters(module: nn.Module) -> int:
     """Number of parameters (works on the meta device)."""
     return sum(parameter.numel() for parameter in module.parameters())
@@ -123,19 +113,6 @@ class LongAnimationModel(nn.Module):
     def denoiser(self) -> SketchControlledTransformer:
         """The controlled transformer of eq. 3 / eq. 4 over this model's backbone, SketchDiT and DGLM."""
         return SketchControlledTransformer(self.backbone.transformer, self.sketch_dit, self.dglm)
-
-    def stage_parts(self, stage: str) -> dict[str, nn.Module]:
-        """The parts trained in ``stage`` (a key of :data:`TRAINING_STAGES`)."""
-        if stage not in TRAINING_STAGES:
-            raise UserError(f"unknown training stage {stage!r}; choose one of {', '.join(TRAINING_STAGES)}")
-        return {name: getattr(self, name) for name in TRAINING_STAGES[stage]}
-
-    def prepare_stage(self, stage: str) -> list[nn.Parameter]:
-        """Make only ``stage``'s parts require grad (backbone and memory model stay frozen); return their parameters."""
-        trained = self.stage_parts(stage)
-        for name in PARTS:
-            getattr(self, name).requires_grad_(name in trained)
-        return [parameter for part in trained.values() for parameter in part.parameters()]
 
     # ------------------------------------------------------------------ building
     @classmethod

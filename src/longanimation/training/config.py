@@ -26,8 +26,6 @@ import yaml
 from ..errors import UserError
 from ..typed_config import build_dataclass
 
-STAGES = ("vae", "base", "memory-model", "sketchdit", "memory", "reward")
-PAPER_STAGES = ("sketchdit", "memory", "reward")
 MIXED_PRECISION = ("no", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
 DATA_SOURCES = ("toon", "folder")
@@ -185,6 +183,8 @@ class TrainConfig:
 
     def validate(self) -> TrainConfig:
         """Check values that types cannot express; returns ``self``."""
+        from .stages import STAGES  # the stage classes import this module
+
         problems = []
         if self.stage is None:
             problems.append(f"no stage: set stage in the config or pass --stage ({', '.join(STAGES)})")

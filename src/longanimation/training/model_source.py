@@ -6,7 +6,8 @@ from ..errors import UserError
 from ..models.checkpoint import refuse_pickle
 from ..models.longanimation_model import LongAnimationModel
 from ..models.memory_model import LongVideoMemoryModel
-from .config import PAPER_STAGES, ModelConfig
+from .config import ModelConfig
+from .stages import STAGES
 
 
 def load_model(config: ModelConfig, stage: str) -> LongAnimationModel:
@@ -30,7 +31,7 @@ def load_model(config: ModelConfig, stage: str) -> LongAnimationModel:
         model = LongAnimationModel.from_preset(config.preset, seed=config.seed)
         if config.memory_model is not None:
             model.memory_model = LongVideoMemoryModel.from_pretrained(config.memory_model)
-    if stage not in PAPER_STAGES and model.preset != "tiny":
+    if not STAGES[stage].paper and model.preset != "tiny":
         raise UserError(
             f"stage {stage} trains a part the paper takes pretrained; it exists for the tiny preset only "
             f"(this model is preset {model.preset})"

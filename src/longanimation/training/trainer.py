@@ -58,7 +58,7 @@ from .config import TrainConfig, check_against_model
 from .data import ClipOrder, build_dataset
 from .logs import RunLog
 from .model_source import load_model
-from .stages import STAGE_CLASSES, StepContext, TrainingStage
+from .stages import STAGES, StepContext, TrainingStage
 
 MODEL_FOLDER, REPLICAS = "model", "replicas.json"
 MIXED_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -102,7 +102,7 @@ class Run:
 
 def train(config: TrainConfig, *, resume: bool = False, stop_at: int | None = None, quiet: bool = False) -> Path:
     """Run ``config.stage`` until ``config.max_steps`` (or step ``stop_at``); returns the model folder."""
-    stage_class = STAGE_CLASSES[config.stage]
+    stage_class = STAGES[config.stage]
     output = Path(config.output)
     accelerator = Accelerator(
         cpu=config.cpu or not torch.cuda.is_available(),  # accelerate only forms CPU process groups when told
@@ -162,7 +162,7 @@ def _build(config: TrainConfig, accelerator: Accelerator, checkpoint: Path | Non
     check_against_model(
         config.data, backbone.temporal_compression, backbone.spatial_compression * backbone.transformer.config.patch_size
     )
-    stage = STAGE_CLASSES[config.stage](model, config)
+    stage = STAGES[config.stage](model, config)
     stage.freeze_all_but_trained()
     _set_dtypes(stage, config.mixed_precision)
     if config.gradient_checkpointing:

@@ -1,4 +1,9 @@
-"""The training stages, one module each (see :mod:`longanimation.training.config` for the chain)."""
+"""The training stages, one module each, and :data:`STAGES`, the one registry of them.
+
+The order is the tiny preset's chain (``configs/train/tiny-*.yaml``): the
+stages the paper takes pretrained (``paper = False``: VAE, backbone, memory
+model) first, then the paper's three (sec. 4.1).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,8 @@ from .reward import RewardStage
 from .sketchdit import SketchDiTStage
 from .vae import VAEStage
 
-STAGE_CLASSES: dict[str, type[TrainingStage]] = {
+STAGES: dict[str, type[TrainingStage]] = {
     stage.name: stage for stage in (VAEStage, BaseStage, MemoryModelStage, SketchDiTStage, MemoryStage, RewardStage)
 }
 
-__all__ = ["STAGE_CLASSES", "StepContext", "TrainingStage"]
+__all__ = ["STAGES", "StepContext", "TrainingStage"]

@@ -23,10 +23,8 @@ class BaseStage(TrainingStage):
     """Trains ``backbone.transformer`` only."""
 
     name = "base"
-
-    def __init__(self, model, config) -> None:
-        super().__init__(model, config)
-        self.transformer = model.backbone.transformer
+    trains = ("backbone.transformer",)
+    paper = False
 
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         backbone = self.model.backbone

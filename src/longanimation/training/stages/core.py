@@ -1,7 +1,11 @@
 """What every training stage shares: trainable parts as submodules, the frozen model beside them.
 
 A stage is an ``nn.Module`` whose *registered* submodules are exactly what
-it trains (plus training-only heads). The whole
+it trains (plus training-only heads): the model parts named in its
+``trains`` (attribute paths such as ``"backbone.transformer"``) are
+registered by :class:`TrainingStage` itself, so the class declares what it
+trains and :data:`~longanimation.training.stages.STAGES` is the only list of
+stages. The whole
 :class:`~longanimation.models.longanimation_model.LongAnimationModel` is held
 as a plain attribute, so ``accelerator.prepare(stage)`` wraps (DDP) and
 syncs only the trainable parameters while the frozen parts stay plain
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import operator
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -52,12 +57,21 @@ class TrainingStage(nn.Module):
     """Base class: registered submodules train, ``self.model`` is the (mostly frozen) whole model."""
 
     name: ClassVar[str]
+    trains: ClassVar[tuple[str, ...]]  # attribute paths of the model parts this stage trains
+    paper: ClassVar[bool] = True  # False: the paper takes these parts pretrained (tiny preset only)
     find_unused_parameters: ClassVar[bool] = False  # DDP: some trainable parameters get no gradient
 
     def __init__(self, model: LongAnimationModel, config: TrainConfig) -> None:
         super().__init__()
         object.__setattr__(self, "model", model)  # not a submodule: never wrapped, synced or saved
         self.config = config
+        for name, part in self.trained_parts(model).items():
+            self.add_module(name, part)
+
+    @classmethod
+    def trained_parts(cls, model: LongAnimationModel) -> dict[str, nn.Module]:
+        """The model parts of ``trains``, keyed by their last attribute name (``"transformer"``)."""
+        return {path.rsplit(".", 1)[-1]: operator.attrgetter(path)(model) for path in cls.trains}
 
     @property
     def device(self) -> torch.device:

@@ -31,7 +31,7 @@ class MemoryStage(SketchConditionedStage):
     """Stage 2: DGLM trains; backbone, SketchDiT and the memory model are frozen."""
 
     name = "memory"
-    parts_of = "memory"
+    trains = ("dglm",)  # stage 2: DGLM, 10k steps
 
     def memory_inputs(self, batch: ClipBatch) -> dict[str, Any]:
         return batch.memory_inputs(self.model.memory_model, append_frames(self.model, self.config))

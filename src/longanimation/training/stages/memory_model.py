@@ -39,11 +39,12 @@ class MemoryModelStage(TrainingStage):
     """Trains ``memory_model`` (+ the temporary color head)."""
 
     name = "memory-model"
+    trains = ("memory_model",)
+    paper = False
     find_unused_parameters = True
 
     def __init__(self, model, config) -> None:
         super().__init__(model, config)
-        self.memory_model = model.memory_model
         memory = model.memory_model.config
         settings = config.memory_model
         with torch.random.fork_rng(devices=[]):

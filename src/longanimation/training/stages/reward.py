@@ -16,8 +16,8 @@ the advantages ``A`` are the rewards normalised over the clip's K samples
 
 is followed through DDPO's clipped surrogate, averaged over the chain's
 stochastic steps (one backward per step, gradients synced on the last).
-DGLM is the trained part (the paper leaves it open; see
-``TRAINING_STAGES`` in :mod:`~longanimation.models.longanimation_model`).
+DGLM is the trained part: the paper does not say which parts stage 3 tunes,
+and DGLM's memory input is what the Color Consistency Reward aligns.
 """
 
 from __future__ import annotations
@@ -49,11 +49,7 @@ class RewardStage(TrainingStage):
     """Stage 3: DGLM trains by the non-gradient reward of eq. 2 + eq. 5."""
 
     name = "reward"
-
-    def __init__(self, model, config) -> None:
-        super().__init__(model, config)
-        for name, part in model.stage_parts("reward").items():
-            self.add_module(name, part)
+    trains = ("dglm",)  # stage 3: 10k steps
 
     def run_step(self, batch: ClipBatch, context: StepContext) -> dict[str, float]:
         totals = {"loss": 0.0, "reward_mean": 0.0, "reward_std": 0.0, "clip_fraction": 0.0}

@@ -33,13 +33,6 @@ from .core import StepContext, TrainingStage
 class SketchConditionedStage(TrainingStage):
     """Diffusion training through :class:`SketchControlledTransformer`; subclasses pick parts and memory."""
 
-    parts_of: str  # key of LongAnimationModel's TRAINING_STAGES
-
-    def __init__(self, model, config) -> None:
-        super().__init__(model, config)
-        for name, part in model.stage_parts(self.parts_of).items():
-            self.add_module(name, part)
-
     def memory_inputs(self, batch: ClipBatch) -> dict[str, Any] | None:
         """DGLM's memory keyword arguments for ``batch`` (None: no memory)."""
         raise NotImplementedError
@@ -84,7 +77,7 @@ class SketchDiTStage(SketchConditionedStage):
     """Stage 1: SketchDiT trains, no memory."""
 
     name = "sketchdit"
-    parts_of = "sketch"
+    trains = ("sketch_dit",)  # stage 1: SketchDiT, 30k steps
 
     def __init__(self, model, config) -> None:
         if config.sketchdit.init_from_backbone:

@@ -45,10 +45,11 @@ class VAEStage(TrainingStage):
     """Trains ``backbone.vae`` only."""
 
     name = "vae"
+    trains = ("backbone.vae",)
+    paper = False
 
     def __init__(self, model, config) -> None:
         super().__init__(model, config)
-        self.vae = model.backbone.vae
         if config.vae.inflate_time_kernels:
             inflate_time_kernels(self.vae)
 
