@@ -1,6 +1,6 @@
 """kill -9 one colorization run at random points, resume it each time, compare with an uninterrupted run.
 
-    python benchmarks/kill_resume.py [--frames 60] [--size 64] [--kills 20] [--seed 0] [--work DIR] [--out result.json]
+    python benchmarks/kill_resume.py [--frames 300] [--size 64] [--kills 20] [--seed 0] [--work DIR] [--out result.json]
 
 A toon shot is generated with ``longanimation toon generate``, colored once
 without interruption (the reference), then colored again in one run that is
@@ -75,11 +75,11 @@ def next_job(out: Path) -> int | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="Seed of the kill points.")
-    parser.add_argument("--max-delay", type=float, default=3.0, help="Largest delay after a point's frame count (s).")
+    parser.add_argument("--max-delay", type=float, default=1.0, help="Largest delay after a point's frame count (s).")
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--model", type=Path, default=None, help="Model folder (default: the shipped tiny model).")
     parser.add_argument("--work", type=Path, default=None, help="Working folder (default: a temporary one, removed).")
