@@ -1,7 +1,7 @@
 """Colorization quality on the real-animation shots of benchmarks/real_shots.py.
 
     python benchmarks/real_quality.py [--shots /work/real-shots] [--split test] [--model DIR]
-        [--variant NAME=FLAGS ...] [--only SHOT ...] [--out benchmarks/results/real-quality]
+        [--variant NAME=FLAGS ...] [--only SHOT ...] [--out benchmarks/results/real-quality] [--keep DIR]
 
 For every shot of the split (its ``manifest.json`` says which), each variant
 runs ``python -m longanimation colorize SHOT/lineart OUT --keyframe
@@ -128,7 +128,10 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
-def run_variant(shot: Path, flags: list[str], model: Path | None, work: Path) -> tuple[dict, float]:
+def run_variant(
+    shot: Path, flags: list[str], model: Path | None, work: Path, keep: Path | None = None
+) -> tuple[dict, float]:
+    """Colorize ``shot`` with ``flags`` and score it; the output folder moves to ``keep`` when given."""
     truth_files = list_image_files(shot / "color")
     out = Path(tempfile.mkdtemp(prefix=f"{shot.name}.", dir=work)) / "out"
     command = [sys.executable, "-m", "longanimation", "colorize", str(shot / "lineart"), str(out),
@@ -143,7 +146,11 @@ def run_variant(shot: Path, flags: list[str], model: Path | None, work: Path) ->
         if done.returncode != 0:
             raise RuntimeError(f"colorize failed ({done.returncode}): {(done.stderr or done.stdout).strip()[-2000:]}")
         pred_files = list_image_files(out / "frames")
-        return scores(psnr_frames(pred_files, truth_files)), seconds
+        result = scores(psnr_frames(pred_files, truth_files)), seconds
+        if keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            out.rename(keep)
+        return result
     finally:
         shutil.rmtree(out.parent, ignore_errors=True)
 
@@ -198,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="model folder passed to colorize")
     parser.add_argument("--only", nargs="*", default=None, help="score only these shot names")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"results folder ({DEFAULT_OUT})")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="keep each run's output folder as KEEP/SHOT/VARIANT (must not exist yet)")
     args = parser.parse_args(argv)
     variants = dict(args.variant or [parse_variant(v) for v in DEFAULT_VARIANTS])
     shots = find_shots(args.shots, args.split)
@@ -246,7 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             if skipped:
                 continue
             try:
-                row, seconds = run_variant(path, flags, args.model, work)
+                kept = None if args.keep is None else args.keep / path.name / name
+                row, seconds = run_variant(path, flags, args.model, work, kept)
             except (RuntimeError, ValueError) as error:
                 entry["results"][name] = {"error": str(error)}
                 print(f"{path.name} {name}: {error}", file=sys.stderr)

@@ -8,7 +8,7 @@ import pytest
 
 from longanimation.errors import UserError
 from longanimation.models.longanimation_model import LongAnimationModel
-from longanimation.pipeline.correspondence import FlowCarry, camera_motion, shifted
+from longanimation.pipeline.correspondence import FlowCarry, camera_motion, pan_explains, shifted
 from longanimation.pipeline.long_animation import ColorizeOptions, LongAnimationPipeline
 
 MODEL_COLOR = np.array([255, 0, 255], np.uint8)  # what the stand-in model paints: never a keyframe color
@@ -124,13 +124,65 @@ def test_camera_motion_and_shift():
     moved = shifted(lines, (4, -2), False)
     assert np.allclose(camera_motion(lines, moved, FlowCarry().config), (4, -2), atol=0.3)
     assert np.array_equal(shifted(moved, (-4, 2), False)[4:-4, 4:-4], lines[4:-4, 4:-4])
-    assert np.array_equal(camera_motion(lines, np.zeros_like(lines), FlowCarry().config), (0, 0))
+    assert camera_motion(lines, np.zeros_like(lines), FlowCarry().config) is None  # nothing in common
 
 
 def test_state_round_trip_continues_identically():
     frames = [scene(120, 200, left) for left in (40, 46, 52)]
     carry, _ = run_carry(frames[:2])
+    state = carry.state_dict()
+    arrays = list(state.values())  # saved as safetensors, which refuses tensors sharing memory
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
     again = FlowCarry()
-    again.load_state_dict(carry.state_dict())
+    again.load_state_dict(state)
     model = np.broadcast_to(MODEL_COLOR, (120, 200, 3)).copy()
     assert np.array_equal(carry(frames[2][0], model), again(frames[2][0], model))
+
+
+def test_a_slow_pan_adds_up_to_whole_pixel_steps():
+    """A pan of a quarter pixel per frame (content moves one pixel every fourth frame) is followed, not lost."""
+    height, width = 120, 200
+    pans = [int(np.floor(0.25 * t)) for t in range(17)]
+    frames = [scene(height, width, 60 - pan, pan=pan) for pan in pans]
+    carry, outputs = run_carry(frames)
+    assert np.allclose(carry.camera, (-pans[-1], 0), atol=0.6)
+    truth = frames[-1][1]
+    assert np.array_equal(outputs[-1][:, : width - 8], truth[:, : width - 8])
+
+
+def test_background_a_character_uncovers_is_the_keyframes_again():
+    """Background the keyframe showed, hidden for a while, comes back with the keyframe's exact pixels."""
+    height, width = 120, 200
+    frames = [scene(height, width, left) for left in (110, 80, 50)]  # the box covers 80..110, then leaves it
+    _, outputs = run_carry(frames)
+    top = height // 3
+    uncovered = np.s_[top + 3 : top + height // 4 - 2, 86:105]
+    assert np.array_equal(outputs[-1][uncovered], frames[0][1][uncovered])
+
+
+def test_textured_line_art_that_changes_every_frame_keeps_the_background():
+    """Line art extracted from a painted background is noise that differs in every frame: carried, not the model's."""
+    height, width = 120, 200
+    rng = np.random.default_rng(3)
+    lines, color = scene(height, width, 60)
+    frames = [(lines | (rng.random((height, width)) < 0.2), color) for _ in range(6)]
+    _, outputs = run_carry(frames)
+    from_model = (outputs[-1] == MODEL_COLOR).all(axis=-1)
+    assert from_model.mean() < 0.02
+    error = np.abs(outputs[-1].astype(int) - color).max(axis=-1)
+    assert (error <= 24).mean() > 0.9
+
+
+def test_one_characters_jump_is_not_taken_for_a_pan():
+    """Line art of characters only: the largest one jumping explains most lines, but not the others'."""
+    height, width = 160, 320
+    still = box_outline(height, width, 100, 20, 30) | box_outline(height, width, 100, 260, 30)
+    before = still | box_outline(height, width, 30, 100, 90)
+    after = still | box_outline(height, width, 30, 122, 90)
+    assert not pan_explains(before, after, (22, 0))  # the big box's lines only
+    assert pan_explains(before, shifted(before, (5, -3), False), (5, -3))  # a pan moves every object
+    assert camera_motion(before, after, FlowCarry().config) is None
+    carry = FlowCarry()
+    carry.begin_run(np.zeros((height, width, 3), np.uint8), before)
+    carry(after, np.zeros((height, width, 3), np.uint8))
+    assert np.array_equal(np.rint(carry.camera), (0, 0))

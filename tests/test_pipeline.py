@@ -80,8 +80,13 @@ def test_same_seed_same_output_other_seed_differs(pipeline, shot):
     sketches, colors = shot
     first = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=3)).frames
     again = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=3)).frames
-    other = pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=4)).frames
-    assert np.array_equal(first, again) and not np.array_equal(first, other)
+    assert np.array_equal(first, again)
+    # The seed draws the model's noise; correspondence may carry every pixel of this shot, so compare the model's frames.
+    model = [
+        pipeline(sketches[:30], {0: colors[0]}, "", ColorizeOptions(**FAST, seed=seed, correspondence="none")).frames
+        for seed in (3, 4)
+    ]
+    assert not np.array_equal(*model)
 
 
 @pytest.mark.parametrize(

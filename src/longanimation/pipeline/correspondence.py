@@ -16,11 +16,15 @@ order and the model's frame at input size, returning the output frame;
 ``state_dict``/``load_state_dict`` make it resumable. :data:`CARRIES` names them:
 
 * ``"none"``: the model's frames as they are (the paper's pipeline, ablations);
-* ``"flow"`` (:class:`FlowCarry`, the default), in four steps per frame:
+* ``"flow"`` (:class:`FlowCarry`, the default). The camera's pan is tracked
+  first (phase correlation against an anchor drawing, so that pans slower than
+  a pixel per frame add up); the keyframe and the previous frame are moved
+  with it in whole pixels (copied, never resampled). Then, per frame:
 
   1. pixels whose line art is unchanged within ``change_radius`` of them keep
-     the previous frame's pixels exactly (a static background stays the
-     keyframe's, to the byte);
+     the keyframe's pixels exactly, else the previous frame's (a static
+     background stays the keyframe's to the byte, and background a character
+     uncovers again is the keyframe's, not what the frames between carried);
   2. around changed line art, dense optical flow between the distance fields of
      the two drawings (DIS, Kroeger et al. 2016) maps each pixel to the previous
      frame; a pixel takes the color it maps to when the flow is
@@ -29,14 +33,20 @@ order and the model's frame at input size, returning the output frame;
   3. pixels still without a color take the nearest carried pixel of the same
      closed area of the line art (cel areas are one color), when the area is
      not the background-swallowing kind (most of it must be carried);
-  4. the rest is new content: the model's colors.
+  4. an area with nothing carried takes the color of the previous area it
+     overlaps most, when that overlap is mutual;
+  5. line art extracted from painted or textured frames is noise that differs
+     in every frame: a second flow, between the blurred line densities,
+     carries what moves consistently and keeps its density;
+  6. patches of a few pixels left take their neighbours' colors;
+  7. the rest is new content: the model's colors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -94,13 +104,24 @@ class FlowCarryConfig:
     """Share of an area's changed pixels that must map into one area of the previous drawing."""
     max_area_ratio: float = 2.0
     """Two corresponding areas differ in size by at most this factor."""
+    max_anchor_shift: float = 16.0
+    """The pan is measured against an anchor drawing until it moved this far; then the current one anchors."""
+    density_sigma: float = 2.0
+    """Blur that turns noisy line art into a line density for the coarse flow of step 5."""
+    density_agreement: float = 0.1
+    """How much the line density (share of line pixels nearby, 0-1) may differ between a pixel and where it maps."""
+    min_area: int = 64
+    """Areas smaller than this (specks of textured line art) are carried by the coarse flow pixel by pixel,
+    and patches of pixels left without a color take their neighbours' rather than the model's."""
 
     def __post_init__(self) -> None:
         values = (
             self.max_distance, self.consistency, self.line_agreement, self.min_carried_share,
-            self.min_area_agreement, self.max_area_ratio - 1,
+            self.min_area_agreement, self.max_area_ratio - 1, self.max_anchor_shift, self.density_sigma,
+            self.density_agreement,
         )
-        if self.change_radius < 0 or self.margin < 0 or not all(np.isfinite(values)) or min(values) <= 0:
+        counts = (self.change_radius, self.margin, self.min_area)
+        if min(counts) < 0 or not all(np.isfinite(values)) or min(values) <= 0:
             raise UserError(f"bad flow correspondence settings: {self}")
 
 
@@ -163,31 +184,49 @@ def _argmax_by(groups: np.ndarray, values: np.ndarray, count: int) -> np.ndarray
     return best
 
 
-def camera_motion(previous: np.ndarray, current: np.ndarray, config: FlowCarryConfig) -> np.ndarray:
-    """Sub-pixel translation (dx, dy) of the whole drawing from ``previous`` to ``current`` (a pan), or zero.
+def camera_motion(anchor: np.ndarray, current: np.ndarray, config: FlowCarryConfig) -> np.ndarray | None:
+    """Sub-pixel translation (dx, dy) of the whole drawing from ``anchor`` to ``current`` (a pan); None if unknown.
 
     Phase correlation of the clipped distance fields: one peak for the painted
-    background that dominates a frame, whatever the characters do.
+    background that dominates a frame, whatever the characters do. Measured
+    against an anchor drawing rather than the previous frame, a slow pan (a
+    fraction of a pixel per frame) adds up instead of vanishing in rounding.
+    None when the drawings show no common motion (a weak peak, or one that is
+    a large moving character's: it explains no more lines than standing still).
     """
     clip = config.max_distance
-    before, after = distance_field(previous, clip), distance_field(current, clip)
-    if min(previous.shape) < 8 or not (previous.any() and current.any()):
-        return np.zeros(2)
-    window = cv2.createHanningWindow(previous.shape[::-1], cv2.CV_32F)
+    if min(anchor.shape) < 8 or not (anchor.any() and current.any()):
+        return None
+    before, after = distance_field(anchor, clip), distance_field(current, clip)
+    window = cv2.createHanningWindow(anchor.shape[::-1], cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(before, after, window)
     if response < config.min_camera_response or not np.isfinite([dx, dy]).all():
-        return np.zeros(2)
-    # Below half a pixel the drawings did not move (a sub-pixel peak of a still frame would add up to a drift);
-    # the peak may be a large moving character's: keep it only if it explains more lines than standing still.
-    step = (int(round(dx)), int(round(dy)))
-    if step == (0, 0) or explained_lines(previous, current, step) <= 1.2 * explained_lines(previous, current, (0, 0)):
-        return np.zeros(2)
+        return None
+    step = (round(dx), round(dy))
+    if step != (0, 0) and not pan_explains(anchor, current, step, margin=1.2):
+        return None
     return np.array([dx, dy])
 
 
-def explained_lines(previous: np.ndarray, current: np.ndarray, step: tuple[int, int]) -> int:
-    """Line pixels of ``current`` that ``previous`` moved by ``step`` has too."""
-    return int((current & shifted(previous, step, False)).sum())
+def pan_explains(previous: np.ndarray, current: np.ndarray, step: tuple[int, int], margin: float = 1.0) -> bool:
+    """Whether moving ``previous`` by ``step`` explains ``current``'s lines better than standing still, everywhere.
+
+    A pan moves the whole picture: ``step`` must match more than ``margin``
+    times the line pixels no step matches, over the drawing and for most of
+    its separate objects (connected groups of lines, each of at least 1% of
+    the lines). Over line art of characters on a flat background, one
+    character's jump explains only its own lines and is not taken for the camera.
+    """
+    moved = current & shifted(previous, step, False)
+    still = current & previous
+    if int(moved.sum()) <= margin * int(still.sum()):
+        return False
+    grouped = cv2.dilate(current.astype(np.uint8), np.ones((5, 5), np.uint8))
+    count, objects = cv2.connectedComponents(grouped, connectivity=8)
+    lines = np.bincount(objects[current], minlength=count)
+    large = np.nonzero(lines >= max(0.01 * lines.sum(), 1))[0]
+    won = np.bincount(objects[moved], minlength=count)[large] > np.bincount(objects[still], minlength=count)[large]
+    return 2 * int(won.sum()) > len(large)
 
 
 def shifted(image: np.ndarray, shift: tuple[int, int], fill) -> np.ndarray:
@@ -294,6 +333,48 @@ def corresponding_areas(
     return partner
 
 
+def area_sizes(labels: np.ndarray) -> np.ndarray:
+    """Pixel count of every area id of ``labels`` (negative ids: lines, nothing seen)."""
+    return np.bincount(labels[labels >= 0].ravel(), minlength=max(int(labels.max()) + 1, 1))
+
+
+@dataclass(frozen=True)
+class FlowMatch:
+    """Where each pixel of the current drawing maps in the previous one, by dense flow in both directions."""
+
+    x: np.ndarray  # (H, W) float32 source coordinates in the previous drawing
+    y: np.ndarray
+    consistent: np.ndarray  # (H, W) bool: forward-backward round trip within ``consistency``, inside the frame
+
+    @classmethod
+    def between(cls, previous_8: np.ndarray, current_8: np.ndarray, consistency: float) -> FlowMatch:
+        """DIS flow of two 8-bit renderings of the drawings (distance fields, line densities)."""
+        backward = dense_flow(current_8, previous_8)  # current -> previous
+        forward = dense_flow(previous_8, current_8)  # previous -> current
+        height, width = current_8.shape
+        y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+        source_x, source_y = x + backward[..., 0], y + backward[..., 1]
+        round_trip = backward + sample(forward, source_x, source_y)
+        consistent = np.hypot(round_trip[..., 0], round_trip[..., 1]) <= consistency
+        consistent &= (source_x >= -0.5) & (source_x <= width - 0.5) & (source_y >= -0.5) & (source_y <= height - 0.5)
+        return cls(source_x, source_y, consistent)
+
+    def take(self, image: np.ndarray) -> np.ndarray:
+        """``image`` (of the previous drawing) at every pixel's source."""
+        return sample(image, self.x, self.y)
+
+
+def area_partners(
+    box_areas: np.ndarray, box_sources: np.ndarray, trusted: np.ndarray,
+    areas: np.ndarray, previous_areas: np.ndarray, config: FlowCarryConfig,
+) -> np.ndarray:
+    """:func:`corresponding_areas` from the votes of the ``trusted`` pixels of a box that lie inside an area."""
+    voting = trusted & (box_areas >= 0)
+    return corresponding_areas(
+        box_areas[voting], box_sources[voting], area_sizes(areas), area_sizes(previous_areas), config
+    )
+
+
 def carry_by_flow(
     previous_image: np.ndarray,
     previous_areas: np.ndarray,
@@ -319,32 +400,34 @@ def carry_by_flow(
     clip = config.max_distance
     before = distance_field(previous_lineart[rows, cols], clip)
     after = distance_field(lineart[rows, cols], clip)
-    scale = 255.0 / clip
-    before_8, after_8 = (np.rint(d * scale).astype(np.uint8) for d in (before, after))
-    backward = dense_flow(after_8, before_8)  # current -> previous
-    forward = dense_flow(before_8, after_8)  # previous -> current
-    height, width = after.shape
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    source_x, source_y = x + backward[..., 0], y + backward[..., 1]
-    round_trip = backward + sample(forward, source_x, source_y)
-    consistent = np.hypot(round_trip[..., 0], round_trip[..., 1]) <= config.consistency
-    agrees = np.abs(sample(before, source_x, source_y) - after) <= config.line_agreement
-    inside = (source_x >= -0.5) & (source_x <= width - 0.5) & (source_y >= -0.5) & (source_y <= height - 0.5)
-    trusted = consistent & agrees & inside & wanted[rows, cols]
+    before_8, after_8 = (np.rint(d * (255.0 / clip)).astype(np.uint8) for d in (before, after))
+    match = FlowMatch.between(before_8, after_8, config.consistency)
+    agrees = np.abs(match.take(before) - after) <= config.line_agreement
     box_areas = areas[rows, cols]
-    box_sources = sample(previous_areas[rows, cols], source_x, source_y)
-    trusted &= box_sources >= -1  # -2: off the previous frame
-    voting = trusted & (box_areas >= 0)
-    sizes = np.bincount(areas[areas >= 0].ravel(), minlength=max(int(areas.max()) + 1, 1))
-    previous_sizes = np.bincount(
-        previous_areas[previous_areas >= 0].ravel(), minlength=max(int(previous_areas.max()) + 1, 1)
-    )
-    partner = corresponding_areas(box_areas[voting], box_sources[voting], sizes, previous_sizes, config)
+    box_sources = match.take(previous_areas[rows, cols])
+    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
+    partner = area_partners(box_areas, box_sources, trusted, areas, previous_areas, config)
     on_line = box_areas < 0
     matched = np.where(on_line, box_sources == -1, (box_sources >= 0) & (partner[np.maximum(box_areas, 0)] == box_sources))
-    colors[rows, cols] = sample(previous_image[rows, cols], source_x, source_y)
+    colors[rows, cols] = match.take(previous_image[rows, cols])
     carried[rows, cols] = trusted & matched
     return colors, carried
+
+
+def nearest_known(known: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Every unknown pixel and the nearest known one: (rows, cols, source rows, source cols, distances)."""
+    unknown = ~known
+    # A Voronoi labelling of the known pixels: each unknown pixel gets the label of its nearest known one.
+    distances, nearest = cv2.distanceTransformWithLabels(
+        unknown.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
+    )
+    known_rows, known_cols = np.nonzero(known)
+    lookup_rows = np.zeros(nearest.max() + 1, np.intp)
+    lookup_cols = np.zeros(nearest.max() + 1, np.intp)
+    lookup_rows[nearest[known_rows, known_cols]] = known_rows
+    lookup_cols[nearest[known_rows, known_cols]] = known_cols
+    rows, cols = np.nonzero(unknown)
+    return rows, cols, lookup_rows[nearest[rows, cols]], lookup_cols[nearest[rows, cols]], distances[rows, cols]
 
 
 def fill_within_areas(
@@ -357,30 +440,39 @@ def fill_within_areas(
     little about the rest). Line pixels take the nearest known line pixel
     within two pixels. Returns the image and the updated known mask.
     """
-    unknown = ~known
-    if not unknown.any() or not known.any():
+    if known.all() or not known.any():
         return image, known
-    # For every unknown pixel, the nearest known one (a Voronoi labelling of the known pixels).
-    distances, nearest = cv2.distanceTransformWithLabels(
-        unknown.astype(np.uint8), cv2.DIST_L2, 5, labelType=cv2.DIST_LABEL_PIXEL
-    )
-    known_rows, known_cols = np.nonzero(known)
-    lookup_rows = np.zeros(nearest.max() + 1, np.intp)
-    lookup_cols = np.zeros(nearest.max() + 1, np.intp)
-    lookup_rows[nearest[known_rows, known_cols]] = known_rows
-    lookup_cols[nearest[known_rows, known_cols]] = known_cols
-    rows, cols = np.nonzero(unknown)
-    source_rows, source_cols = lookup_rows[nearest[rows, cols]], lookup_cols[nearest[rows, cols]]
+    rows, cols, source_rows, source_cols, distances = nearest_known(known)
     area = labels[rows, cols]
     same_area = labels[source_rows, source_cols] == area
     counts = np.bincount(labels[labels >= 0].ravel(), minlength=int(labels.max()) + 1)
     known_counts = np.bincount(labels[known & (labels >= 0)].ravel(), minlength=int(labels.max()) + 1)
     share = known_counts / np.maximum(counts, 1)
     on_line = area < 0
-    fill = np.where(on_line, same_area & (distances[rows, cols] <= 2), same_area & (share[np.maximum(area, 0)] >= min_share))
+    fill = np.where(on_line, same_area & (distances <= 2), same_area & (share[np.maximum(area, 0)] >= min_share))
     out = image.copy()
     out[rows[fill], cols[fill]] = image[source_rows[fill], source_cols[fill]]
     known = known.copy()
+    known[rows[fill], cols[fill]] = True
+    return out, known
+
+
+def fill_small_holes(image: np.ndarray, known: np.ndarray, min_area: int) -> tuple[np.ndarray, np.ndarray]:
+    """Step 6: unknown patches smaller than ``min_area`` pixels take their nearest known pixel.
+
+    New content (a character entering) is a large patch for the model; a few
+    pixels the flows rejected inside carried texture are not, and the model's
+    colors, made at its small working size, would speckle it.
+    """
+    if known.all() or not known.any():
+        return image, known
+    count, patches, stats, _ = cv2.connectedComponentsWithStats((~known).astype(np.uint8), connectivity=8)
+    small = np.zeros(count, bool)
+    small[1:] = stats[1:, cv2.CC_STAT_AREA] < min_area
+    rows, cols, source_rows, source_cols, _ = nearest_known(known)
+    fill = small[patches[rows, cols]]
+    out, known = image.copy(), known.copy()
+    out[rows[fill], cols[fill]] = image[source_rows[fill], source_cols[fill]]
     known[rows[fill], cols[fill]] = True
     return out, known
 
@@ -412,35 +504,108 @@ def fill_from_overlap(
     return out, known
 
 
+def carry_by_coarse_flow(
+    previous_image: np.ndarray, previous_areas: np.ndarray, previous_lineart: np.ndarray,
+    areas: np.ndarray, lineart: np.ndarray, wanted: np.ndarray, config: FlowCarryConfig,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 5: colors for the ``wanted`` pixels where the drawings' line density moves consistently.
+
+    Line art extracted from painted or textured frames is noise at the pixel
+    level: no line is the same from one frame to the next, so the distance
+    fields of step 2 disagree everywhere. Blurred, the noise becomes a density
+    that moves with its content; a pixel whose forward-backward flow of the
+    densities agrees, and whose density matches where it maps, takes that
+    color. Specks of noise are carried pixel by pixel; an area of at least
+    ``min_area`` pixels only into the previous area it corresponds to
+    (:func:`corresponding_areas`): the inside of a newly drawn outline is new
+    content even though its blurred density is as empty as the background's.
+    Returns (colors, carried).
+    """
+    colors = np.zeros_like(previous_image)
+    carried = np.zeros(lineart.shape, bool)
+    if not wanted.any():
+        return colors, carried
+    rows, cols = box_around(wanted, config.margin)
+    sigma = config.density_sigma
+    before, after = (
+        cv2.GaussianBlur(image[rows, cols].astype(np.float32), (0, 0), sigma) for image in (previous_lineart, lineart)
+    )
+    before_8, after_8 = (np.rint(d * 255.0).astype(np.uint8) for d in (before, after))
+    match = FlowMatch.between(before_8, after_8, config.consistency)
+    agrees = np.abs(match.take(before) - after) <= config.density_agreement
+    box_areas = areas[rows, cols]
+    box_sources = match.take(previous_areas[rows, cols])
+    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
+    partner = area_partners(box_areas, box_sources, trusted, areas, previous_areas, config)
+    speck = (box_areas < 0) | (area_sizes(areas)[np.maximum(box_areas, 0)] < config.min_area)
+    matched = speck | (partner[np.maximum(box_areas, 0)] == box_sources)
+    colors[rows, cols] = match.take(previous_image[rows, cols])
+    carried[rows, cols] = trusted & matched
+    return colors, carried
+
+
+class Aligned(NamedTuple):
+    """A colored frame moved onto the current camera: its pixels, line art, areas (-2: not seen) and where seen."""
+
+    image: np.ndarray
+    lineart: np.ndarray
+    areas: np.ndarray
+    defined: np.ndarray
+
+
 class FlowCarry:
     """Colors carried frame to frame by line-art correspondence; the model's colors for new content."""
 
     def __init__(self, config: FlowCarryConfig = FlowCarryConfig()):
         self.config = config
+        self.keyframe: np.ndarray | None = None
+        self.keyframe_lineart: np.ndarray | None = None
         self.previous_image: np.ndarray | None = None
         self.previous_lineart: np.ndarray | None = None
-        self.camera = np.zeros(2)  # the pan so far, sub-pixel (dx, dy); frames move by its rounded steps
+        self.camera = np.zeros(2)  # the pan since the keyframe, sub-pixel (dx, dy); frames move by its rounded steps
+        self.anchor_lineart: np.ndarray | None = None  # the drawing the pan is measured against
+        self.anchor_camera = np.zeros(2)
         self.last_carried_share = 0.0
 
     def begin_run(self, keyframe: np.ndarray, lineart: np.ndarray) -> None:
         """The run's next frames follow ``keyframe`` (input size) drawn as ``lineart``."""
+        self.keyframe, self.keyframe_lineart = keyframe, lineart
         self.previous_image, self.previous_lineart = keyframe, lineart
+        self.anchor_lineart, self.anchor_camera = lineart, np.zeros(2)
         self.camera = np.zeros(2)
 
-    def follow_camera(self, lineart: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The previous frame, its line art and where it is defined, moved with the camera onto ``lineart``.
+    def track_camera(self, lineart: np.ndarray) -> None:
+        """The pan from the keyframe to ``lineart``, measured against the anchor drawing.
 
-        The pan is accumulated sub-pixel and applied in whole pixels, so pixels
-        are copied, never resampled, and slow pans do not drift.
+        When the anchor no longer matches (too far, or too much changed) the
+        pan goes on from the previous frame, whole pixels only, and the current
+        drawing becomes the anchor. A new whole-pixel step is taken only when
+        :func:`pan_explains` confirms it against the previous drawing: a moving
+        character can bias the sub-pixel estimate, not move the frame.
         """
-        before = np.rint(self.camera).astype(int)
-        self.camera = self.camera + camera_motion(self.previous_lineart, lineart, self.config)
-        step = tuple(int(v) for v in np.rint(self.camera).astype(int) - before)
+        config = self.config
+        motion = camera_motion(self.anchor_lineart, lineart, config)
+        if motion is not None and np.abs(motion).max() <= config.max_anchor_shift:
+            camera = self.anchor_camera + motion
+        else:
+            motion = camera_motion(self.previous_lineart, lineart, config)
+            camera = self.camera + (np.rint(motion) if motion is not None else 0)
+            self.anchor_lineart = lineart
+        step = tuple(int(v) for v in np.rint(camera).astype(int) - np.rint(self.camera).astype(int))
+        if step != (0, 0) and not pan_explains(self.previous_lineart, lineart, step):
+            camera, self.anchor_lineart = self.camera, lineart
+        if self.anchor_lineart is lineart:
+            self.anchor_camera = camera.copy()
+        self.camera = camera
+
+    def aligned(self, image: np.ndarray, lineart: np.ndarray, camera: np.ndarray) -> Aligned:
+        """``image`` drawn as ``lineart``, seen at camera ``camera``, moved onto the current camera (whole pixels)."""
+        step = tuple(int(v) for v in np.rint(self.camera).astype(int) - np.rint(camera).astype(int))
+        areas = area_labels(lineart)
         if step == (0, 0):
-            return self.previous_image, self.previous_lineart, np.ones(lineart.shape, bool)
-        return (
-            shifted(self.previous_image, step, 0),
-            shifted(self.previous_lineart, step, False),
+            return Aligned(image, lineart, areas, np.ones(lineart.shape, bool))
+        return Aligned(
+            shifted(image, step, 0), shifted(lineart, step, False), shifted(areas, step, -2),
             shifted(np.ones(lineart.shape, bool), step, False),
         )
 
@@ -449,20 +614,34 @@ class FlowCarry:
         if self.previous_image is None:
             raise RuntimeError("begin_run must be called before the first frame of a run")
         config = self.config
-        previous_image, previous_lineart, defined = self.follow_camera(lineart)
-        areas, previous_areas = area_labels(lineart), area_labels(previous_lineart)
-        previous_areas[~defined] = -2  # off the previous frame: nothing to carry
-        overlap = AreaOverlap.of(areas, previous_areas)
-        unchanged = defined & unchanged_pixels(previous_lineart, lineart, areas, previous_areas, overlap, config)
-        image = np.where(unchanged[..., None], previous_image, 0).astype(np.uint8)  # step 1
-        carried, known = carry_by_flow(  # step 2
-            previous_image, previous_areas, previous_lineart, areas, lineart, ~unchanged, config
+        previous_camera = self.camera
+        self.track_camera(lineart)
+        keyframe = self.aligned(self.keyframe, self.keyframe_lineart, np.zeros(2))
+        previous = self.aligned(self.previous_image, self.previous_lineart, previous_camera)
+        areas = area_labels(lineart)
+        image = np.zeros_like(self.previous_image)
+        known = np.zeros(lineart.shape, bool)
+        for source in (keyframe, previous):  # step 1, the keyframe first: it is the truth, frames since may drift
+            overlap = AreaOverlap.of(areas, source.areas)
+            unchanged = ~known & source.defined & unchanged_pixels(
+                source.lineart, lineart, areas, source.areas, overlap, config
+            )
+            image[unchanged] = source.image[unchanged]
+            known |= unchanged
+        carried, by_flow = carry_by_flow(  # step 2
+            previous.image, previous.areas, previous.lineart, areas, lineart, ~known, config
         )
-        image[known] = carried[known]
-        known |= unchanged
+        image[by_flow] = carried[by_flow]
+        known |= by_flow
         image, known = fill_within_areas(image, known, areas, config.min_carried_share)  # step 3
-        image, known = fill_from_overlap(image, known, areas, previous_image, previous_areas, overlap)  # step 4
-        image[~known] = model_frame[~known]  # step 5
+        image, known = fill_from_overlap(image, known, areas, previous.image, previous.areas, overlap)  # step 4
+        carried, by_density = carry_by_coarse_flow(  # step 5
+            previous.image, previous.areas, previous.lineart, areas, lineart, ~known, config
+        )
+        image[by_density] = carried[by_density]
+        known |= by_density
+        image, known = fill_small_holes(image, known, config.min_area)  # step 6
+        image[~known] = model_frame[~known]  # step 7
         self.last_carried_share = float(known.mean())
         self.previous_image, self.previous_lineart = image, lineart
         return image
@@ -470,12 +649,21 @@ class FlowCarry:
     def state_dict(self) -> dict[str, np.ndarray]:
         if self.previous_image is None:
             return {}
-        return {"previous_image": self.previous_image, "previous_lineart": self.previous_lineart, "camera": self.camera}
+        state = {
+            "keyframe": self.keyframe, "keyframe_lineart": self.keyframe_lineart,
+            "previous_image": self.previous_image, "previous_lineart": self.previous_lineart,
+            "camera": self.camera, "anchor_lineart": self.anchor_lineart, "anchor_camera": self.anchor_camera,
+        }
+        return {name: np.array(value) for name, value in state.items()}  # copies: the anchor is often another
 
     def load_state_dict(self, state: Mapping[str, np.ndarray]) -> None:
+        self.keyframe = state.get("keyframe")
+        self.keyframe_lineart = state.get("keyframe_lineart")
         self.previous_image = state.get("previous_image")
         self.previous_lineart = state.get("previous_lineart")
         self.camera = np.asarray(state.get("camera", np.zeros(2)), np.float64)
+        self.anchor_lineart = state.get("anchor_lineart")
+        self.anchor_camera = np.asarray(state.get("anchor_camera", np.zeros(2)), np.float64)
 
 
 CARRIES = {"none": NoCarry, "flow": FlowCarry}
