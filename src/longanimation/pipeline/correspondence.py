@@ -364,15 +364,33 @@ class FlowMatch:
         return sample(image, self.x, self.y)
 
 
-def area_partners(
-    box_areas: np.ndarray, box_sources: np.ndarray, trusted: np.ndarray,
-    areas: np.ndarray, previous_areas: np.ndarray, config: FlowCarryConfig,
-) -> np.ndarray:
-    """:func:`corresponding_areas` from the votes of the ``trusted`` pixels of a box that lie inside an area."""
+def follow_flow(
+    previous_image: np.ndarray, previous_areas: np.ndarray, areas: np.ndarray, wanted: np.ndarray,
+    box: tuple[slice, slice], before: np.ndarray, after: np.ndarray, scale: float, agreement: float,
+    config: FlowCarryConfig,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What steps 2 and 5 share: flow between two renderings of the drawings over ``box``, checked.
+
+    ``before``/``after`` render the previous and current drawing in the box
+    (distance fields, line densities), ``scale`` takes them to 8 bits for the
+    flow, and a pixel's rendering must match where it maps within
+    ``agreement``. Returns, over the box: the colors each pixel maps to, the
+    trusted pixels (consistent flow, agreeing renderings, wanted, mapped onto
+    the previous frame), the pixels' areas, the areas they map into, and each
+    current area's :func:`corresponding_areas` partner.
+    """
+    rows, cols = box
+    before_8, after_8 = (np.rint(d * scale).astype(np.uint8) for d in (before, after))
+    match = FlowMatch.between(before_8, after_8, config.consistency)
+    agrees = np.abs(match.take(before) - after) <= agreement
+    box_areas = areas[rows, cols]
+    box_sources = match.take(previous_areas[rows, cols])
+    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
     voting = trusted & (box_areas >= 0)
-    return corresponding_areas(
+    partner = corresponding_areas(
         box_areas[voting], box_sources[voting], area_sizes(areas), area_sizes(previous_areas), config
     )
+    return match.take(previous_image[rows, cols]), trusted, box_areas, box_sources, partner
 
 
 def carry_by_flow(
@@ -400,16 +418,13 @@ def carry_by_flow(
     clip = config.max_distance
     before = distance_field(previous_lineart[rows, cols], clip)
     after = distance_field(lineart[rows, cols], clip)
-    before_8, after_8 = (np.rint(d * (255.0 / clip)).astype(np.uint8) for d in (before, after))
-    match = FlowMatch.between(before_8, after_8, config.consistency)
-    agrees = np.abs(match.take(before) - after) <= config.line_agreement
-    box_areas = areas[rows, cols]
-    box_sources = match.take(previous_areas[rows, cols])
-    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
-    partner = area_partners(box_areas, box_sources, trusted, areas, previous_areas, config)
+    sampled, trusted, box_areas, box_sources, partner = follow_flow(
+        previous_image, previous_areas, areas, wanted, (rows, cols), before, after, 255.0 / clip,
+        config.line_agreement, config,
+    )
     on_line = box_areas < 0
     matched = np.where(on_line, box_sources == -1, (box_sources >= 0) & (partner[np.maximum(box_areas, 0)] == box_sources))
-    colors[rows, cols] = match.take(previous_image[rows, cols])
+    colors[rows, cols] = sampled
     carried[rows, cols] = trusted & matched
     return colors, carried
 
@@ -526,20 +541,17 @@ def carry_by_coarse_flow(
     if not wanted.any():
         return colors, carried
     rows, cols = box_around(wanted, config.margin)
-    sigma = config.density_sigma
     before, after = (
-        cv2.GaussianBlur(image[rows, cols].astype(np.float32), (0, 0), sigma) for image in (previous_lineart, lineart)
+        cv2.GaussianBlur(image[rows, cols].astype(np.float32), (0, 0), config.density_sigma)
+        for image in (previous_lineart, lineart)
     )
-    before_8, after_8 = (np.rint(d * 255.0).astype(np.uint8) for d in (before, after))
-    match = FlowMatch.between(before_8, after_8, config.consistency)
-    agrees = np.abs(match.take(before) - after) <= config.density_agreement
-    box_areas = areas[rows, cols]
-    box_sources = match.take(previous_areas[rows, cols])
-    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
-    partner = area_partners(box_areas, box_sources, trusted, areas, previous_areas, config)
+    sampled, trusted, box_areas, box_sources, partner = follow_flow(
+        previous_image, previous_areas, areas, wanted, (rows, cols), before, after, 255.0,
+        config.density_agreement, config,
+    )
     speck = (box_areas < 0) | (area_sizes(areas)[np.maximum(box_areas, 0)] < config.min_area)
     matched = speck | (partner[np.maximum(box_areas, 0)] == box_sources)
-    colors[rows, cols] = match.take(previous_image[rows, cols])
+    colors[rows, cols] = sampled
     carried[rows, cols] = trusted & matched
     return colors, carried
 
@@ -565,6 +577,7 @@ class FlowCarry:
         self.camera = np.zeros(2)  # the pan since the keyframe, sub-pixel (dx, dy); frames move by its rounded steps
         self.anchor_lineart: np.ndarray | None = None  # the drawing the pan is measured against
         self.anchor_camera = np.zeros(2)
+        self.areas: tuple[np.ndarray, np.ndarray] | None = None  # area labels of the keyframe and previous drawing
         self.last_carried_share = 0.0
 
     def begin_run(self, keyframe: np.ndarray, lineart: np.ndarray) -> None:
@@ -573,6 +586,7 @@ class FlowCarry:
         self.previous_image, self.previous_lineart = keyframe, lineart
         self.anchor_lineart, self.anchor_camera = lineart, np.zeros(2)
         self.camera = np.zeros(2)
+        self.areas = None
 
     def track_camera(self, lineart: np.ndarray) -> None:
         """The pan from the keyframe to ``lineart``, measured against the anchor drawing.
@@ -598,10 +612,10 @@ class FlowCarry:
             self.anchor_camera = camera.copy()
         self.camera = camera
 
-    def aligned(self, image: np.ndarray, lineart: np.ndarray, camera: np.ndarray) -> Aligned:
-        """``image`` drawn as ``lineart``, seen at camera ``camera``, moved onto the current camera (whole pixels)."""
+    def aligned(self, image: np.ndarray, lineart: np.ndarray, areas: np.ndarray, camera: np.ndarray) -> Aligned:
+        """``image`` drawn as ``lineart`` (its :func:`area_labels` ``areas``), seen at camera ``camera``, moved
+        onto the current camera (whole pixels)."""
         step = tuple(int(v) for v in np.rint(self.camera).astype(int) - np.rint(camera).astype(int))
-        areas = area_labels(lineart)
         if step == (0, 0):
             return Aligned(image, lineart, areas, np.ones(lineart.shape, bool))
         return Aligned(
@@ -616,8 +630,11 @@ class FlowCarry:
         config = self.config
         previous_camera = self.camera
         self.track_camera(lineart)
-        keyframe = self.aligned(self.keyframe, self.keyframe_lineart, np.zeros(2))
-        previous = self.aligned(self.previous_image, self.previous_lineart, previous_camera)
+        if self.areas is None:  # a new run or a loaded state: labels are derived, never saved
+            self.areas = (area_labels(self.keyframe_lineart), area_labels(self.previous_lineart))
+        keyframe_areas, previous_areas = self.areas
+        keyframe = self.aligned(self.keyframe, self.keyframe_lineart, keyframe_areas, np.zeros(2))
+        previous = self.aligned(self.previous_image, self.previous_lineart, previous_areas, previous_camera)
         areas = area_labels(lineart)
         image = np.zeros_like(self.previous_image)
         known = np.zeros(lineart.shape, bool)
@@ -644,6 +661,7 @@ class FlowCarry:
         image[~known] = model_frame[~known]  # step 7
         self.last_carried_share = float(known.mean())
         self.previous_image, self.previous_lineart = image, lineart
+        self.areas = (keyframe_areas, areas)
         return image
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -664,6 +682,7 @@ class FlowCarry:
         self.camera = np.asarray(state.get("camera", np.zeros(2)), np.float64)
         self.anchor_lineart = state.get("anchor_lineart")
         self.anchor_camera = np.asarray(state.get("anchor_camera", np.zeros(2)), np.float64)
+        self.areas = None
 
 
 CARRIES = {"none": NoCarry, "flow": FlowCarry}
