@@ -45,6 +45,10 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
         {"final": model}, [100], 40, 32, tmp_path, steps=1, table3_steps=2, command="test", report=calls.append
     )
     assert calls == [] and again["rows"] == summary["rows"]
+    # Another seed list (another command line) colors only the seed it lacks.
+    run_ablation({"final": model}, [100, 101], 40, 32, tmp_path, steps=1, table3_steps=2, command="other", report=calls.append)
+    assert len(calls) == len(ablation_rows(False)) and all(line.startswith("seed 101 ") for line in calls)
+    calls.clear()
     # The same command on other weights does not reuse them.
     changed = copy.deepcopy(model)
     with torch.no_grad():

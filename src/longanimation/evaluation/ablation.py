@@ -162,7 +162,7 @@ def run_ablation(
     final model's default); Table 3 runs at ``table3_steps``. Each finished seed's
     scores are saved (``scores-per-seed.json``), and a rerun with the same
     command, model weights and rows skips the seeds it holds, so an interrupted run
-    goes on where it stopped.
+    goes on where it stopped; another seed list with the same setting adds the missing seeds only.
     """
     from ..data.toon import ToonConfig, ToonWorld
     from ..pipeline.long_animation import LongAnimationPipeline
@@ -173,8 +173,9 @@ def run_ablation(
     rows = [
         row if row.steps else replace(row, steps=run_steps) for row in ablation_rows("before-ccr" in models, table3_steps)
     ]
+    # What decides a seed's scores; not the command, which names the seed list and the output folder,
+    # so that seeds colored by separate runs (one seed per session) add up in one folder.
     setting = {
-        "command": command,
         "weights": {name: model.weights_digest() for name, model in sorted(models.items())},
         "frames": frames,
         "size": size,
@@ -195,7 +196,10 @@ def run_ablation(
         for row in rows:
             scores = score_row(pipelines[row.model], row, clip, start, world.caption, seed, regions)
             by_seed[str(seed)][row.label] = scores
-            report(f"seed {seed} {row.table} {row.label}: long-term PSNR {by_seed[str(seed)][row.label]['long_psnr']:.2f}")
+            report(
+                f"seed {seed} {row.table} {row.label}: long-term PSNR {scores['long_psnr']:.2f}, "
+                f"absent-object spread {scores['absent_spread']:.2f}, seam jump {scores['seam_jump']:.2f}"
+            )
         with atomic_file(out_dir / SCORES_JSON) as tmp:
             tmp.write_text(json.dumps({"setting": setting, "scores": by_seed}) + "\n")
     scores = {row.label: [by_seed[str(seed)][row.label] for seed in seeds] for row in rows}
