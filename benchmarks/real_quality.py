@@ -17,7 +17,7 @@ frame after it (the keyframe frame itself is never scored). Seconds per frame
 is the wall time of the colorize subprocess (model loading included) over
 the shot's frame count.
 
-Each (shot, variant flags, model weights digest, shot content digest) result
+Each (shot, variant flags, model weights digest, code digest, shot content digest) result
 is cached under ``OUT/cache/SHOT/``; the copy-keyframe baseline does not
 depend on the model and is cached per shot content. ``summary.json`` and
 ``summary.md`` are rewritten after each shot, so an interrupted run goes on
@@ -123,6 +123,17 @@ def model_digest(model: Path | None) -> str:
     return LongAnimationModel.from_pretrained(model or DEFAULT_MODEL).weights_digest()
 
 
+def code_digest() -> str:
+    """16 hex digits over the installed package's Python sources: a result colored by other code is not reused."""
+    import longanimation
+
+    digest = hashlib.sha256()
+    package = Path(longanimation.__file__).parent
+    for file in sorted(package.rglob("*.py")):
+        digest.update(file.relative_to(package).as_posix().encode() + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def write_json(path: Path, data: dict) -> None:
     with atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1) + "\n")
@@ -220,11 +231,13 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     digest = model_digest(args.model)
+    code = code_digest()
     cache = args.out / "cache"
     work = args.out / ".work"
     work.mkdir(parents=True, exist_ok=True)
     summary = {"shots_folder": str(args.shots), "split": args.split,
                "model": str(args.model) if args.model else "shipped tiny model", "weights_digest": digest,
+               "code_digest": code,
                "variants": {name: flags for name, flags in variants.items()}, "short_frames": SHORT_TERM_FRAMES,
                "protocol_size": 256, "shots": {}}
     for path, manifest in shots:
@@ -246,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             entry["results"][BASELINE] = row
         for name, flags in variants.items():
             key = hashlib.sha256(" ".join(flags).encode()).hexdigest()[:8]
-            file = cache / path.name / f"{name}-{key}-{digest}-{content}.json"
+            file = cache / path.name / f"{name}-{key}-{digest}-{code}-{content}.json"
             if file.is_file():
                 entry["results"][name] = row = json.loads(file.read_text())
                 if not skipped:

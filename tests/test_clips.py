@@ -146,3 +146,30 @@ def test_toon_object_mask_marks_characters_and_props_and_is_cropped_with_the_cli
     assert np.array_equal(clip.object_mask, ~np.isin(regions, list(background)))
     cropped = ClipConfig(segment_frames=5, history_frames=0, height=64, width=64, crop_height=32, crop_width=16)
     assert ToonClipDataset([4], cropped, world_frames=80, length=2)[1].object_mask.shape == (5, 32, 16)
+
+
+def test_memory_weighted_objects_are_shown_by_the_history_and_not_by_the_reference():
+    from longanimation.data.toon import ToonConfig, ToonWorld
+
+    config = ClipConfig(segment_frames=9, history_frames=24, max_reference_distance=200, min_history_frames=24,
+                        height=64, width=64)
+    dataset = ToonClipDataset([1, 2], config, world_frames=240, weighted_objects="memory", length=6)
+    worlds = {seed: ToonWorld(ToonConfig(seed=seed, frames=240, height=64, width=64)) for seed in (1, 2)}
+    marked = 0
+    for index in range(len(dataset)):
+        clip = dataset[index]
+        world = worlds[int(clip.source.split(":")[1])]
+        object_of = {region: obj.index for obj in world.objects for region in [p.id for p in obj.parts] + [obj.outline.id]}
+
+        def objects(t: int) -> set[int]:
+            return {object_of[r] for r in np.unique(world.render(t).regions)} - {0}
+
+        history = set().union(*(objects(t) for t in clip.history_indices))
+        memory_only = history - objects(clip.reference_index)
+        targets = np.stack([world.render(t).regions for t in range(clip.target_start, clip.target_start + 9)])
+        expected = np.isin(targets, [r for r, o in object_of.items() if o in memory_only])
+        assert np.array_equal(clip.object_mask, expected)
+        marked += bool(clip.object_mask.any())
+    assert marked >= 4  # clips are redrawn until their target shows such an object
+    with pytest.raises(ValueError, match="weighted_objects"):
+        ToonClipDataset([1], config, weighted_objects="some")

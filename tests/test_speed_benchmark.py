@@ -18,9 +18,10 @@ def test_cases_table_and_plot(tmp_path):
     results = [
         dict(name=c.name, last_segments_s=1.0 + i, peak_rss_mb=900.0 + i, seconds=10.0 + i) for i, c in enumerate(cases)
     ]
-    summary = dict(command="longanimation benchmark speed", size=128, model="m", results=results,
+    summary = dict(command="longanimation benchmark speed", size=128, model="m", weights="0123abcd", results=results,
                    dglm_overhead=1.5, held_drawing_speedup=2.0)
     table = speed_markdown(summary, lengths)
+    assert "Model: m (weights 0123abcd), frames 128x128." in table
     assert "| 200 | 1.000 | 900 | 3.000 | 902 |" in table and "2.00x faster" in table
     plot_speed(summary, lengths, tmp_path / "speed.png")
     assert (tmp_path / "speed.png").stat().st_size > 1000

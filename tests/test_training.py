@@ -315,6 +315,7 @@ def test_config_loading(tmp_path):
         ({"diffusion": {"max_timestep": 5000}}, "do not fit the scheduler's 1000"),
         ({"diffusion": {"object_loss_weight": 0.5}}, "object_loss_weight must be at least 1"),
         ({"diffusion": {"object_loss_weight": 4}, "data": {"source": "folder", "root": "x"}}, "needs toon worlds"),
+        ({"data": {"weighted_objects": "most"}}, "data.weighted_objects must be one of all, memory"),
     ],
 )
 def test_bad_config_is_one_line(change, message, tmp_path, capsys):

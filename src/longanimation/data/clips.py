@@ -128,12 +128,21 @@ def crop_clip(clip: TrainingClip, config: ClipConfig, rng: np.random.Generator) 
     )
 
 
+MEMORY_OBJECT_DRAWS = 16  # clip draws before giving up finding an object only the memory shows
+
+
 class ToonClipDataset:
     """Clips rendered on the fly from synthetic toon worlds (map-style, deterministic per index).
 
     Item ``i`` uses world ``world_seeds[i % len(world_seeds)]`` and a random
     generator seeded by ``(sample_seed, i)``, so a given index is always the
     same clip whatever the order of access (resumable training).
+
+    ``object_mask`` marks the pixels of the weighted objects: every character
+    and prop (``weighted_objects="all"``), or (``"memory"``) those shown in the
+    history but not in the reference, whose colors only the Dynamic
+    Global-Local Memory can supply (sec. 3.2.2); then the clip is redrawn (up
+    to ``MEMORY_OBJECT_DRAWS`` times) until its target shows one.
     """
 
     def __init__(
@@ -142,15 +151,19 @@ class ToonClipDataset:
         config: ClipConfig = ClipConfig(),
         *,
         world_frames: int = 600,
+        weighted_objects: str = "all",
         length: int = 10_000,
         sample_seed: int = 0,
         cache_worlds: int = 8,
     ):
         if not world_seeds:
             raise ValueError("at least one world seed is needed")
+        if weighted_objects not in ("all", "memory"):
+            raise ValueError(f"weighted_objects must be all or memory, got {weighted_objects!r}")
         self.world_seeds = list(world_seeds)
         self.config = config
         self.world_frames = world_frames
+        self.weighted_objects = weighted_objects
         self.length = length
         self.sample_seed = sample_seed
         self._world = functools.lru_cache(maxsize=cache_worlds)(self._build_world)
@@ -160,10 +173,15 @@ class ToonClipDataset:
 
         config = ToonConfig(seed=seed, frames=self.world_frames, height=self.config.height, width=self.config.width)
         world = ToonWorld(config)
-        is_object = np.zeros(world.region_count, dtype=bool)  # region id -> part or outline of a character/prop
+        object_of = np.zeros(world.region_count, dtype=np.int64)  # region id -> its object (0: background)
         for obj in world.objects[1:]:
-            is_object[[part.id for part in obj.parts] + [obj.outline.id]] = True
-        return world, is_object
+            object_of[[part.id for part in obj.parts] + [obj.outline.id]] = obj.index
+        # (frames, objects): which object any region of which is visible in which frame
+        seen = np.zeros((self.world_frames, len(world.objects)), dtype=bool)
+        visible = world.region_visibility()
+        for obj in world.objects[1:]:
+            seen[:, obj.index] = visible[:, object_of == obj.index].any(axis=1)
+        return world, object_of, seen
 
     def __len__(self) -> int:
         return self.length
@@ -172,9 +190,16 @@ class ToonClipDataset:
         if not 0 <= index < self.length:
             raise IndexError(index)
         seed = self.world_seeds[index % len(self.world_seeds)]
-        world, is_object = self._world(seed)
+        world, object_of, seen = self._world(seed)
         rng = np.random.default_rng((self.sample_seed, index))
-        start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
+        for _ in range(MEMORY_OBJECT_DRAWS if self.weighted_objects == "memory" else 1):
+            start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
+            weighted = np.ones(len(world.objects), dtype=bool)
+            weighted[0] = False  # the background
+            if self.weighted_objects == "memory":
+                weighted &= ~seen[reference_index] & seen[history].any(axis=0)
+            if weighted[seen[start : start + self.config.segment_frames].any(axis=0)].any():
+                break
         segment = [world.render(t) for t in range(start, start + self.config.segment_frames)]
         reference = world.render(reference_index)
         clip = TrainingClip(
@@ -188,7 +213,7 @@ class ToonClipDataset:
             reference_index=reference_index,
             history_indices=history,
             source=f"toon:{seed}",
-            object_mask=is_object[np.stack([frame.regions for frame in segment])],
+            object_mask=weighted[object_of[np.stack([frame.regions for frame in segment])]],
         )
         return crop_clip(clip, self.config, rng)
 

@@ -108,7 +108,10 @@ def run_speed_benchmark(
     report=print,
 ) -> dict:
     """Measure every case, then write speed.json, speed.md and speed.png into ``out_dir``."""
+    from ..models.longanimation_model import LongAnimationModel
+
     overhead_frames = lengths[min(1, len(lengths) - 1)]
+    weights = LongAnimationModel.from_pretrained(model_dir).weights_digest() if model_dir else None
     results = []
     for case in speed_cases(lengths, overhead_frames):
         results.append(measure_in_child(case, size, model_dir, threads))
@@ -118,6 +121,7 @@ def run_speed_benchmark(
         "command": command,
         "size": size,
         "model": model_dir or "tiny preset, random weights",
+        "weights": weights,
         "results": results,
         "dglm_overhead": round(
             by_name[f"streaming-{overhead_frames}"]["last_segments_s"]
@@ -146,7 +150,8 @@ def speed_markdown(summary: dict, lengths: list[int]) -> str:
         "# Speed and memory against shot length",
         "",
         f"Command: `{summary['command']}`  ",
-        f"Model: {summary['model']}, frames {summary['size']}x{summary['size']}.",
+        f"Model: {summary['model']}" + (f" (weights {summary['weights']})" if summary.get("weights") else "")
+        + f", frames {summary['size']}x{summary['size']}.",
         "",
         "| frames | streaming s/segment (last 5) | streaming peak RSS MB | re-encode s/segment (last 5) | re-encode peak RSS MB |",
         "| --- | --- | --- | --- | --- |",

@@ -29,6 +29,7 @@ from ..typed_config import build_dataclass
 MIXED_PRECISION = ("no", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
 DATA_SOURCES = ("toon", "folder")
+WEIGHTED_OBJECTS = ("all", "memory")
 
 
 @dataclasses.dataclass
@@ -72,6 +73,10 @@ class DataConfig:
     crop_height: int = 0  # random crop of every clip (0: none)
     crop_width: int = 0
     shuffle: bool = True
+    # toon source: which objects the object-weighted eq. 1 weights. "all": every character and prop;
+    # "memory": those the target shows and the history shows but the reference does not (only the
+    # memory can carry their colors), with clips redrawn until their target has one.
+    weighted_objects: str = "all"
 
 
 @dataclasses.dataclass
@@ -222,6 +227,10 @@ class TrainConfig:
             problems.append("data.world_frames must hold segment_frames + min_history_frames")
         if data.num_clips < 1:
             problems.append("data.num_clips must be at least 1")
+        if data.weighted_objects not in WEIGHTED_OBJECTS:
+            problems.append(f"data.weighted_objects must be one of {', '.join(WEIGHTED_OBJECTS)}")
+        if data.weighted_objects != "all" and data.source != "toon":
+            problems.append("data.weighted_objects needs toon worlds (their region maps)")
         if self.memory.append_frames is not None and self.memory.append_frames < 1:
             problems.append("memory.append_frames must be at least 1")
         diffusion = self.diffusion

@@ -40,6 +40,7 @@ def build_dataset(config: DataConfig) -> ToonClipDataset | FolderClipDataset:
         config.world_seeds,
         clips,
         world_frames=config.world_frames,
+        weighted_objects=config.weighted_objects,
         length=config.num_clips,
         sample_seed=config.sample_seed,
     )
