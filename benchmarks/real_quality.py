@@ -43,6 +43,7 @@ import numpy as np
 from longanimation.atomic import atomic_file
 from longanimation.data.video_io import list_image_files, read_image
 from longanimation.evaluation.frame_metrics import SHORT_TERM_FRAMES, psnr_per_frame, to_protocol
+from longanimation.provenance import code_digest
 
 DEFAULT_SHOTS = Path("/work/real-shots")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "real-quality"
@@ -121,17 +122,6 @@ def model_digest(model: Path | None) -> str:
     from longanimation.models.longanimation_model import LongAnimationModel
 
     return LongAnimationModel.from_pretrained(model or DEFAULT_MODEL).weights_digest()
-
-
-def code_digest() -> str:
-    """16 hex digits over the installed package's Python sources: a result colored by other code is not reused."""
-    import longanimation
-
-    digest = hashlib.sha256()
-    package = Path(longanimation.__file__).parent
-    for file in sorted(package.rglob("*.py")):
-        digest.update(file.relative_to(package).as_posix().encode() + file.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 def write_json(path: Path, data: dict) -> None:

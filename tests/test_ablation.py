@@ -39,6 +39,8 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
     assert rows["0 SketchDiT"]["seam_jump"]["mean"] >= 0 and "seam jump" in (tmp_path / "ablation.md").read_text()
     saved = json.loads((tmp_path / "ablation.json").read_text())
     assert saved["seeds"] == [100] and "## Table 3" in (tmp_path / "ablation.md").read_text()
+    assert saved["weights"] == {"final": model.weights_digest()}
+    assert f"Weights: final {model.weights_digest()}" in (tmp_path / "ablation.md").read_text()
     # A rerun of the same command finds seed 100's scores and colors nothing.
     calls = []
     again = run_ablation(

@@ -203,7 +203,7 @@ def run_ablation(
         with atomic_file(out_dir / SCORES_JSON) as tmp:
             tmp.write_text(json.dumps({"setting": setting, "scores": by_seed}) + "\n")
     scores = {row.label: [by_seed[str(seed)][row.label] for seed in seeds] for row in rows}
-    summary = {"command": command, "seeds": seeds, "frames": frames, "size": size, "rows": []}
+    summary = {"command": command, "weights": setting["weights"], "seeds": seeds, "frames": frames, "size": size, "rows": []}
     for row in rows:
         entry = {"table": row.table, "label": row.label, "model": row.model, "steps": row.steps}
         for key in SCORE_KEYS:
@@ -236,6 +236,7 @@ def ablation_markdown(summary: dict) -> str:
         "# Ablations on long toon shots",
         "",
         f"Command: `{summary['command']}`  ",
+        "Weights: " + ", ".join(f"{name} {digest}" for name, digest in summary["weights"].items()) + "  ",
         f"Seeds {summary['seeds']} (never used in training), {summary['frames']} frames at "
         f"{summary['size']}x{summary['size']}; mean ± std over seeds. Short-term = first 14 scored frames. "
         "Absent-object spread: ΔE spread of the per-segment mean colors of objects the keyframe does not show "
