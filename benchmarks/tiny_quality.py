@@ -3,6 +3,7 @@
     python benchmarks/tiny_quality.py --model DIR [--seeds 100-109] [--frames 300] [--size 128] [--out DIR]
     python benchmarks/tiny_quality.py --model DIR --shot examples/toon-shot [--out DIR]
     python benchmarks/tiny_quality.py --model DIR --keyframes 0,150 --out DIR
+    python benchmarks/tiny_quality.py --model DIR --colorize-args "--correspondence none" --out DIR
 
 For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0 (or the ground truth of each frame ``--keyframes`` lists),
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -107,6 +109,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=128)
     parser.add_argument("--out", default="benchmarks/results/tiny-quality")
     parser.add_argument("--shot", type=Path, help="score this toon shot folder instead of generated seeds")
+    parser.add_argument("--colorize-args", default="", help='more colorize options, e.g. "--correspondence none"')
     parser.add_argument("--keyframes", type=keyframes_of, default=[0],
                         help="comma-separated frames whose ground truth is given as keyframes (default: 0)")
     args = parser.parse_args()
@@ -122,7 +125,7 @@ def main() -> None:
         return
     seeds = seeds_of(args.seeds)
     setting = {"model": args.model, "weights": model.weights_digest(), "code": code_digest(),
-               "frames": args.frames, "size": args.size,
+               "frames": args.frames, "size": args.size, "colorize_args": args.colorize_args,
                "outputs": list(OUTPUTS), "metrics": [*METRICS, HELD], "keyframes": args.keyframes}
     previous = json.loads((out / "summary.json").read_text()) if (out / "summary.json").exists() else {}
     done = {row["seed"]: row for row in previous.get("shots", []) if all(previous.get(k) == v for k, v in setting.items())}
@@ -169,7 +172,7 @@ def score_shot(
     color_files, region_files = sorted((shot / "color").iterdir()), sorted((shot / "regions").iterdir())
     keyframe_options = [x for k in args.keyframes for x in ("-k", f"{color_files[k]}@{k}")]
     run("colorize", shot / "lineart", pred, *keyframe_options, "--prompt",
-        manifest["caption"], "--model", args.model, "--seed", seed, "--quiet")
+        manifest["caption"], "--model", args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args))
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
     frames = [i for i in range(start, len(lineart))
@@ -238,7 +241,8 @@ def write_summary(out: Path, setting: dict, seeds: str, rows: list[dict]) -> Non
         "",
         f"Command: `python benchmarks/tiny_quality.py --model {setting['model']} --seeds {seeds} "
         f"--frames {setting['frames']} --size {setting['size']}"
-        + ("" if setting["keyframes"] == [0] else f" --keyframes {','.join(map(str, setting['keyframes']))}") + "`",
+        + ("" if setting["keyframes"] == [0] else f" --keyframes {','.join(map(str, setting['keyframes']))}")
+        + (f" --colorize-args {shlex.quote(setting['colorize_args'])}" if setting.get("colorize_args") else "") + "`",
         "",
         "| output | frames | PSNR (dB) | SSIM | PSNR on pixels a keyframe shows (dB) |",
         "| --- | --- | --- | --- | --- |",

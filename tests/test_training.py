@@ -404,6 +404,8 @@ def test_shipped_configs_load():
     names = sorted(path.stem for path in (root / "train").glob("*.yaml"))
     assert names == sorted([f"tiny-{link}" for link in chain] + ["paper-sketchdit", "paper-memory", "paper-reward"])
     assert {load_config(root / "train" / f"tiny-{link}.yaml").stage for link in chain} == set(STAGES)
+    for experiment in (root / "experiments").glob("*.yaml"):  # runs beside the chain: they load too
+        assert load_config(experiment).output == f"runs/{experiment.stem}"
     previous = None
     for link in chain:  # each link starts from the model the previous one wrote
         config = load_config(root / "train" / f"tiny-{link}.yaml")
