@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from longanimation.evaluation.speed import SpeedCase, _measure, plot_speed, speed_cases, speed_markdown
+from longanimation.models.longanimation_model import LongAnimationModel
 
 
 def test_one_case_is_measured():
     row = _measure(SpeedCase("streaming-24", 24), size=32, model_dir=None, threads=1)
     assert row["segments"] >= 2 and row["seconds"] > 0 and row["peak_rss_mb"] > 0
     assert row["last_segments_s"] > 0 and row["frames_per_second"] > 0
+    assert row["weights"] == LongAnimationModel.from_preset("tiny").weights_digest()
 
 
 def test_cases_table_and_plot(tmp_path):

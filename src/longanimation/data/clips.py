@@ -128,6 +128,7 @@ def crop_clip(clip: TrainingClip, config: ClipConfig, rng: np.random.Generator) 
     )
 
 
+WEIGHTED_OBJECTS = ("all", "memory")  # which objects ``object_mask`` marks (ToonClipDataset)
 MEMORY_OBJECT_DRAWS = 16  # clip draws before giving up finding an object only the memory shows
 
 
@@ -158,8 +159,8 @@ class ToonClipDataset:
     ):
         if not world_seeds:
             raise ValueError("at least one world seed is needed")
-        if weighted_objects not in ("all", "memory"):
-            raise ValueError(f"weighted_objects must be all or memory, got {weighted_objects!r}")
+        if weighted_objects not in WEIGHTED_OBJECTS:
+            raise ValueError(f"weighted_objects must be one of {', '.join(WEIGHTED_OBJECTS)}, got {weighted_objects!r}")
         self.world_seeds = list(world_seeds)
         self.config = config
         self.world_frames = world_frames
@@ -176,11 +177,10 @@ class ToonClipDataset:
         object_of = np.zeros(world.region_count, dtype=np.int64)  # region id -> its object (0: background)
         for obj in world.objects[1:]:
             object_of[[part.id for part in obj.parts] + [obj.outline.id]] = obj.index
-        # (frames, objects): which object any region of which is visible in which frame
-        seen = np.zeros((self.world_frames, len(world.objects)), dtype=bool)
-        visible = world.region_visibility()
-        for obj in world.objects[1:]:
-            seen[:, obj.index] = visible[:, object_of == obj.index].any(axis=1)
+        seen = None  # (frames, objects): which objects show in which frame; renders the whole world, so only when needed
+        if self.weighted_objects == "memory":
+            visible = world.region_visibility()
+            seen = np.stack([visible[:, object_of == obj.index].any(axis=1) for obj in world.objects], axis=1)
         return world, object_of, seen
 
     def __len__(self) -> int:
@@ -192,12 +192,13 @@ class ToonClipDataset:
         seed = self.world_seeds[index % len(self.world_seeds)]
         world, object_of, seen = self._world(seed)
         rng = np.random.default_rng((self.sample_seed, index))
-        for _ in range(MEMORY_OBJECT_DRAWS if self.weighted_objects == "memory" else 1):
+        characters = np.arange(len(world.objects)) > 0  # every character and prop, not the background
+        for _ in range(1 if seen is None else MEMORY_OBJECT_DRAWS):
             start, reference_index, history = sample_clip_indices(self.world_frames, self.config, rng)
-            weighted = np.ones(len(world.objects), dtype=bool)
-            weighted[0] = False  # the background
-            if self.weighted_objects == "memory":
-                weighted &= ~seen[reference_index] & seen[history].any(axis=0)
+            if seen is None:
+                weighted = characters
+                break
+            weighted = characters & ~seen[reference_index] & seen[history].any(axis=0)
             if weighted[seen[start : start + self.config.segment_frames].any(axis=0)].any():
                 break
         segment = [world.render(t) for t in range(start, start + self.config.segment_frames)]

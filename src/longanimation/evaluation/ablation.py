@@ -160,9 +160,10 @@ def run_ablation(
 
     ``steps`` is the sampling step count of Table 2 and the paradigms (None: the
     final model's default); Table 3 runs at ``table3_steps``. Each finished seed's
-    scores are saved (``scores-per-seed.json``), and a rerun with the same
-    command, model weights and rows skips the seeds it holds, so an interrupted run
-    goes on where it stopped; another seed list with the same setting adds the missing seeds only.
+    scores are saved (``scores-per-seed.json``), and a rerun with the same model
+    weights, frames, size and rows skips the seeds it holds, whatever its command
+    line: an interrupted run goes on where it stopped, another seed list adds the
+    seeds missing.
     """
     from ..data.toon import ToonConfig, ToonWorld
     from ..pipeline.long_animation import LongAnimationPipeline

@@ -71,6 +71,7 @@ def _measure(case: SpeedCase, size: int, model_dir: str | None, threads: int) ->
     tail = segments[-5:]
     return {
         **asdict(case),
+        "weights": model.weights_digest(),
         "segments": len(segments),
         "seconds": round(total, 2),
         "frames_per_second": round(case.frames / total, 2),
@@ -108,10 +109,7 @@ def run_speed_benchmark(
     report=print,
 ) -> dict:
     """Measure every case, then write speed.json, speed.md and speed.png into ``out_dir``."""
-    from ..models.longanimation_model import LongAnimationModel
-
     overhead_frames = lengths[min(1, len(lengths) - 1)]
-    weights = LongAnimationModel.from_pretrained(model_dir).weights_digest() if model_dir else None
     results = []
     for case in speed_cases(lengths, overhead_frames):
         results.append(measure_in_child(case, size, model_dir, threads))
@@ -121,7 +119,7 @@ def run_speed_benchmark(
         "command": command,
         "size": size,
         "model": model_dir or "tiny preset, random weights",
-        "weights": weights,
+        "weights": results[0]["weights"],  # every case loads the same model
         "results": results,
         "dglm_overhead": round(
             by_name[f"streaming-{overhead_frames}"]["last_segments_s"]
@@ -150,8 +148,7 @@ def speed_markdown(summary: dict, lengths: list[int]) -> str:
         "# Speed and memory against shot length",
         "",
         f"Command: `{summary['command']}`  ",
-        f"Model: {summary['model']}" + (f" (weights {summary['weights']})" if summary.get("weights") else "")
-        + f", frames {summary['size']}x{summary['size']}.",
+        f"Model: {summary['model']} (weights {summary['weights']}), frames {summary['size']}x{summary['size']}.",
         "",
         "| frames | streaming s/segment (last 5) | streaming peak RSS MB | re-encode s/segment (last 5) | re-encode peak RSS MB |",
         "| --- | --- | --- | --- | --- |",

@@ -23,13 +23,13 @@ from typing import Any
 
 import yaml
 
+from ..data.clips import WEIGHTED_OBJECTS
 from ..errors import UserError
 from ..typed_config import build_dataclass
 
 MIXED_PRECISION = ("no", "bf16", "fp16")
 LR_SCHEDULES = ("constant", "cosine")
 DATA_SOURCES = ("toon", "folder")
-WEIGHTED_OBJECTS = ("all", "memory")
 
 
 @dataclasses.dataclass
