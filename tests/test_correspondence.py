@@ -186,3 +186,45 @@ def test_one_characters_jump_is_not_taken_for_a_pan():
     carry.begin_run(np.zeros((height, width, 3), np.uint8), before)
     carry(after, np.zeros((height, width, 3), np.uint8))
     assert np.array_equal(np.rint(carry.camera), (0, 0))
+
+
+def test_a_character_walking_a_pixel_per_frame_leaves_no_trail():
+    """Lines that moved by one pixel are the same lines only against the keyframe (a pan's rounding): a
+    character moving a pixel per frame must not stamp its outline into the background it leaves."""
+    height, width = 120, 200
+    frames = [scene(height, width, left) for left in range(40, 66)]
+    _, outputs = run_carry(frames)
+    lines, _ = frames[-1]
+    top, size = height // 3, height // 4
+    vacated = np.zeros((height, width), bool)
+    vacated[top - 3 : top + size + 4, 30:62] = True  # where the box walked, background now
+    vacated &= ~cv2.dilate(lines.view(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    box_colors = np.array([(200, 30, 30), (20, 20, 20)])
+    distance = np.abs(outputs[-1][vacated].astype(int)[:, None] - box_colors).max(axis=-1).min(axis=-1)
+    assert (distance > 40).mean() > 0.98
+
+
+def test_a_sprite_with_a_dotted_outline_leaves_no_ghost():
+    """Line art extracted from pixel-art sprites is dotted: areas do not close, so the background a
+    sprite leaves is not "the same area" as before; its colors must not stay behind."""
+    height, width = 120, 200
+    background = np.array([90, 140, 220], np.uint8)
+
+    def sprite_frame(left: int):
+        disc = np.zeros((height, width), np.uint8)
+        cv2.circle(disc, (left, 60), 20, 1, -1)
+        ring = np.zeros((height, width), np.uint8)
+        cv2.circle(ring, (left, 60), 20, 1, 1)
+        y, x = np.mgrid[0:height, 0:width]
+        along = (np.arctan2(y - 60, x - left) + np.pi) * 20  # arc length, px
+        lines = ring.astype(bool) & (along % 8 < 2)  # marks of 2 px, gaps of 6 px
+        lines[100:102, :] = lines[:, 180:182] = True  # the ground and a post: the camera stands still
+        color = np.broadcast_to(background, (height, width, 3)).copy()
+        color[disc.astype(bool)] = (230, 160, 40)
+        color[lines] = (20, 20, 20)
+        return lines, color
+
+    frames = [sprite_frame(left) for left in range(50, 131, 10)]
+    _, outputs = run_carry(frames)
+    left_behind = outputs[-1][45:76, 35:66]  # inside the first disc, far from the last one
+    assert (np.abs(left_behind.astype(int) - background).max(axis=-1) <= 12).mean() > 0.9

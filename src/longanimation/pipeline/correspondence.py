@@ -21,10 +21,15 @@ order and the model's frame at input size, returning the output frame;
   a pixel per frame add up); the keyframe and the previous frame are moved
   with it in whole pixels (copied, never resampled). Then, per frame:
 
-  1. pixels whose line art is unchanged within ``change_radius`` of them keep
-     the keyframe's pixels exactly, else the previous frame's (a static
-     background stays the keyframe's to the byte, and background a character
-     uncovers again is the keyframe's, not what the frames between carried);
+  1. pixels whose line art is unchanged within ``change_radius`` of them, and
+     that lie inside the same enclosure of the line art as before, keep the
+     keyframe's pixels exactly, else the previous frame's (a static background
+     stays the keyframe's to the byte, and background a character uncovers
+     again is the keyframe's, not what the frames between carried).
+     Enclosures are the areas of the drawing with outline gaps up to
+     ``max_gap`` closed (trapped-ball regions): the dotted outline extracted
+     from a pixel-art sprite still encloses the sprite, so the place a sprite
+     left is not taken for background the keyframe showed;
   2. around changed line art, dense optical flow between the distance fields of
      the two drawings (DIS, Kroeger et al. 2016) maps each pixel to the previous
      frame; a pixel takes the color it maps to when the flow is
@@ -51,6 +56,7 @@ from typing import NamedTuple, Protocol
 import cv2
 import numpy as np
 
+from ..data.gap_closing import trapped_ball_regions
 from ..errors import UserError
 
 
@@ -110,6 +116,8 @@ class FlowCarryConfig:
     """Blur that turns noisy line art into a line density for the coarse flow of step 5."""
     density_agreement: float = 0.1
     """How much the line density (share of line pixels nearby, 0-1) may differ between a pixel and where it maps."""
+    max_gap: int = 10
+    """Widest gap (px) in an outline that still encloses its inside, for the unchanged pixels of step 1."""
     min_area: int = 64
     """Areas smaller than this (specks of textured line art) are carried by the coarse flow pixel by pixel,
     and patches of pixels left without a color take their neighbours' rather than the model's."""
@@ -120,7 +128,7 @@ class FlowCarryConfig:
             self.min_area_agreement, self.max_area_ratio - 1, self.max_anchor_shift, self.density_sigma,
             self.density_agreement,
         )
-        counts = (self.change_radius, self.margin, self.min_area)
+        counts = (self.change_radius, self.margin, self.max_gap, self.min_area)
         if min(counts) < 0 or not all(np.isfinite(values)) or min(values) <= 0:
             raise UserError(f"bad flow correspondence settings: {self}")
 
@@ -243,14 +251,15 @@ def shifted(image: np.ndarray, shift: tuple[int, int], fill) -> np.ndarray:
 
 
 def unchanged_pixels(
-    previous: np.ndarray, current: np.ndarray, areas: np.ndarray, previous_areas: np.ndarray,
-    overlap: AreaOverlap, config: FlowCarryConfig,
+    previous: np.ndarray, current: np.ndarray, enclosures: np.ndarray, previous_enclosures: np.ndarray,
+    config: FlowCarryConfig,
 ) -> np.ndarray:
-    """Pixels whose content did not change: no line changed within ``change_radius`` and in the same area.
+    """Pixels whose content did not change: no line changed within ``change_radius`` and in the same enclosure.
 
-    "Same area": a line in both drawings, or inside two areas that mostly
-    coincide (IoU >= 1/2); far from any line a moving character's inside
-    looks unchanged pixel by pixel, but its area moved.
+    "Same enclosure" (:func:`enclosure_labels` of the two drawings): a line in
+    both, or inside two enclosures that mostly coincide (IoU >= 1/2); far
+    from any line a moving character's inside looks unchanged pixel by pixel,
+    but its enclosure moved.
     """
     # A line moved by one pixel (a pan's rounding) is not a change.
     near = np.ones((3, 3), np.uint8)
@@ -261,11 +270,14 @@ def unchanged_pixels(
     if radius and changed.any():
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
         changed = cv2.dilate(changed, kernel)
-    stable = overlap.iou() >= 0.5  # at most one stable partner per area
+    overlap = AreaOverlap.of(enclosures, previous_enclosures)
+    stable = overlap.iou() >= 0.5  # at most one stable partner per enclosure
     stable_previous = np.full(len(overlap.sizes), -1, np.int64)
     stable_previous[overlap.current[stable]] = overlap.previous[stable]
     in_place = np.where(
-        areas < 0, previous_areas < 0, (previous_areas >= 0) & (stable_previous[np.maximum(areas, 0)] == previous_areas)
+        enclosures < 0,
+        previous_enclosures < 0,
+        (previous_enclosures >= 0) & (stable_previous[np.maximum(enclosures, 0)] == previous_enclosures),
     )
     return in_place & ~changed.astype(bool)
 
@@ -300,6 +312,15 @@ def area_labels(lineart: np.ndarray) -> np.ndarray:
     labels = labels.astype(np.int32) - 1
     labels[lineart] = -1
     return labels
+
+
+def enclosure_labels(lineart: np.ndarray, max_gap: int) -> np.ndarray:
+    """The areas of a drawing with its outline gaps up to ``max_gap`` px closed: ids from 0, lines -1.
+
+    Trapped-ball regions (:func:`~longanimation.data.gap_closing.trapped_ball_regions`):
+    a ball too wide for the gaps cannot leave an outline that has them.
+    """
+    return trapped_ball_regions(lineart, (max_gap + 1) // 2) - 1
 
 
 def corresponding_areas(
@@ -556,12 +577,24 @@ def carry_by_coarse_flow(
     return colors, carried
 
 
+class Labels(NamedTuple):
+    """A drawing's :func:`area_labels` and :func:`enclosure_labels`."""
+
+    areas: np.ndarray
+    enclosures: np.ndarray
+
+    @classmethod
+    def of(cls, lineart: np.ndarray, config: FlowCarryConfig) -> Labels:
+        return cls(area_labels(lineart), enclosure_labels(lineart, config.max_gap))
+
+
 class Aligned(NamedTuple):
-    """A colored frame moved onto the current camera: its pixels, line art, areas (-2: not seen) and where seen."""
+    """A colored frame moved onto the current camera: its pixels, line art, labels (-2: not seen) and where seen."""
 
     image: np.ndarray
     lineart: np.ndarray
     areas: np.ndarray
+    enclosures: np.ndarray
     defined: np.ndarray
 
 
@@ -577,7 +610,7 @@ class FlowCarry:
         self.camera = np.zeros(2)  # the pan since the keyframe, sub-pixel (dx, dy); frames move by its rounded steps
         self.anchor_lineart: np.ndarray | None = None  # the drawing the pan is measured against
         self.anchor_camera = np.zeros(2)
-        self.areas: tuple[np.ndarray, np.ndarray] | None = None  # area labels of the keyframe and previous drawing
+        self.labels: tuple[Labels, Labels] | None = None  # of the keyframe and the previous drawing
         self.last_carried_share = 0.0
 
     def begin_run(self, keyframe: np.ndarray, lineart: np.ndarray) -> None:
@@ -586,7 +619,7 @@ class FlowCarry:
         self.previous_image, self.previous_lineart = keyframe, lineart
         self.anchor_lineart, self.anchor_camera = lineart, np.zeros(2)
         self.camera = np.zeros(2)
-        self.areas = None
+        self.labels = None
 
     def track_camera(self, lineart: np.ndarray) -> None:
         """The pan from the keyframe to ``lineart``, measured against the anchor drawing.
@@ -612,15 +645,15 @@ class FlowCarry:
             self.anchor_camera = camera.copy()
         self.camera = camera
 
-    def aligned(self, image: np.ndarray, lineart: np.ndarray, areas: np.ndarray, camera: np.ndarray) -> Aligned:
-        """``image`` drawn as ``lineart`` (its :func:`area_labels` ``areas``), seen at camera ``camera``, moved
-        onto the current camera (whole pixels)."""
+    def aligned(self, image: np.ndarray, lineart: np.ndarray, labels: Labels, camera: np.ndarray) -> Aligned:
+        """``image`` drawn as ``lineart`` (with its ``labels``), seen at camera ``camera``, moved onto the
+        current camera (whole pixels)."""
         step = tuple(int(v) for v in np.rint(self.camera).astype(int) - np.rint(camera).astype(int))
         if step == (0, 0):
-            return Aligned(image, lineart, areas, np.ones(lineart.shape, bool))
+            return Aligned(image, lineart, *labels, np.ones(lineart.shape, bool))
         return Aligned(
-            shifted(image, step, 0), shifted(lineart, step, False), shifted(areas, step, -2),
-            shifted(np.ones(lineart.shape, bool), step, False),
+            shifted(image, step, 0), shifted(lineart, step, False),
+            *(shifted(label, step, -2) for label in labels), shifted(np.ones(lineart.shape, bool), step, False),
         )
 
     def __call__(self, lineart: np.ndarray, model_frame: np.ndarray) -> np.ndarray:
@@ -630,18 +663,18 @@ class FlowCarry:
         config = self.config
         previous_camera = self.camera
         self.track_camera(lineart)
-        if self.areas is None:  # a new run or a loaded state: labels are derived, never saved
-            self.areas = (area_labels(self.keyframe_lineart), area_labels(self.previous_lineart))
-        keyframe_areas, previous_areas = self.areas
-        keyframe = self.aligned(self.keyframe, self.keyframe_lineart, keyframe_areas, np.zeros(2))
-        previous = self.aligned(self.previous_image, self.previous_lineart, previous_areas, previous_camera)
-        areas = area_labels(lineart)
+        if self.labels is None:  # a new run or a loaded state: labels are derived, never saved
+            self.labels = (Labels.of(self.keyframe_lineart, config), Labels.of(self.previous_lineart, config))
+        keyframe_labels, previous_labels = self.labels
+        keyframe = self.aligned(self.keyframe, self.keyframe_lineart, keyframe_labels, np.zeros(2))
+        previous = self.aligned(self.previous_image, self.previous_lineart, previous_labels, previous_camera)
+        labels = Labels.of(lineart, config)
+        areas = labels.areas
         image = np.zeros_like(self.previous_image)
         known = np.zeros(lineart.shape, bool)
         for source in (keyframe, previous):  # step 1, the keyframe first: it is the truth, frames since may drift
-            overlap = AreaOverlap.of(areas, source.areas)
             unchanged = ~known & source.defined & unchanged_pixels(
-                source.lineart, lineart, areas, source.areas, overlap, config
+                source.lineart, lineart, labels.enclosures, source.enclosures, config
             )
             image[unchanged] = source.image[unchanged]
             known |= unchanged
@@ -651,6 +684,7 @@ class FlowCarry:
         image[by_flow] = carried[by_flow]
         known |= by_flow
         image, known = fill_within_areas(image, known, areas, config.min_carried_share)  # step 3
+        overlap = AreaOverlap.of(areas, previous.areas)
         image, known = fill_from_overlap(image, known, areas, previous.image, previous.areas, overlap)  # step 4
         carried, by_density = carry_by_coarse_flow(  # step 5
             previous.image, previous.areas, previous.lineart, areas, lineart, ~known, config
@@ -661,7 +695,7 @@ class FlowCarry:
         image[~known] = model_frame[~known]  # step 7
         self.last_carried_share = float(known.mean())
         self.previous_image, self.previous_lineart = image, lineart
-        self.areas = (keyframe_areas, areas)
+        self.labels = (keyframe_labels, labels)
         return image
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -682,7 +716,7 @@ class FlowCarry:
         self.camera = np.asarray(state.get("camera", np.zeros(2)), np.float64)
         self.anchor_lineart = state.get("anchor_lineart")
         self.anchor_camera = np.asarray(state.get("anchor_camera", np.zeros(2)), np.float64)
-        self.areas = None
+        self.labels = None
 
 
 CARRIES = {"none": NoCarry, "flow": FlowCarry}
