@@ -75,7 +75,7 @@ def test_the_paper_pipeline_stays_available():
 
 
 def run_carry(frames, model_color=MODEL_COLOR):
-    carry = FlowCarry()
+    carry = FlowCarry(model_scale=4)  # a model working at a quarter of the input's size
     carry.begin_run(frames[0][1], frames[0][0])
     outputs = []
     for lines, _ in frames[1:]:
@@ -119,6 +119,20 @@ def test_new_content_takes_the_model_colors():
     assert np.array_equal(outputs[0][:, :120], color[:, :120])
 
 
+def test_small_new_areas_take_the_model_colors_where_it_works_at_the_input_size():
+    """A new area of a few pixels (an eye) is the model's to color when the model can draw it: holes are
+    filled from their neighbours only below the size of a few of the model's pixels."""
+    height, width = 120, 200
+    lines, color = scene(height, width, 40)
+    entering = lines | box_outline(height, width, 10, 150, 5)  # a 4x4 inside
+    inside = np.s_[12:15, 152:155]
+    for scale, from_model in ((1, True), (4, False)):
+        carry = FlowCarry(model_scale=scale)
+        carry.begin_run(color, lines)
+        out = carry(entering, np.broadcast_to(MODEL_COLOR, (height, width, 3)).copy())
+        assert (out[inside] == MODEL_COLOR).all(axis=-1).all() == from_model, scale
+
+
 def test_camera_motion_and_shift():
     lines, _ = scene(120, 200, 60)
     moved = shifted(lines, (4, -2), False)
@@ -133,7 +147,7 @@ def test_state_round_trip_continues_identically():
     state = carry.state_dict()
     arrays = list(state.values())  # saved as safetensors, which refuses tensors sharing memory
     assert not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
-    again = FlowCarry()
+    again = FlowCarry(model_scale=4)
     again.load_state_dict(state)
     model = np.broadcast_to(MODEL_COLOR, (120, 200, 3)).copy()
     assert np.array_equal(carry(frames[2][0], model), again(frames[2][0], model))

@@ -75,6 +75,9 @@ class ColorCarry(Protocol):
 class NoCarry:
     """The model's frames as they are: the paper's pipeline (for ablations)."""
 
+    def __init__(self, model_scale: float = 1.0):
+        pass
+
     def begin_run(self, keyframe: np.ndarray, lineart: np.ndarray) -> None:
         pass
 
@@ -118,17 +121,19 @@ class FlowCarryConfig:
     """How much the line density (share of line pixels nearby, 0-1) may differ between a pixel and where it maps."""
     max_gap: int = 10
     """Widest gap (px) in an outline that still encloses its inside, for the unchanged pixels of step 1."""
-    min_area: int = 64
-    """Areas smaller than this (specks of textured line art) are carried by the coarse flow pixel by pixel,
-    and patches of pixels left without a color take their neighbours' rather than the model's."""
+    speck_model_pixels: float = 4.0
+    """Areas smaller than this many of the model's pixels (specks of textured line art) are carried by the
+    coarse flow pixel by pixel, and patches that small left without a color take their neighbours' colors:
+    the model, at its working size, cannot draw them. Where the model works at the input's size, a
+    character's eye is an area of a few pixels and the model's colors for it are the better guess."""
 
     def __post_init__(self) -> None:
         values = (
             self.max_distance, self.consistency, self.line_agreement, self.min_carried_share,
             self.min_area_agreement, self.max_area_ratio - 1, self.max_anchor_shift, self.density_sigma,
-            self.density_agreement,
+            self.density_agreement, self.speck_model_pixels,
         )
-        counts = (self.change_radius, self.margin, self.max_gap, self.min_area)
+        counts = (self.change_radius, self.margin, self.max_gap)
         if min(counts) < 0 or not all(np.isfinite(values)) or min(values) <= 0:
             raise UserError(f"bad flow correspondence settings: {self}")
 
@@ -542,7 +547,7 @@ def fill_from_overlap(
 
 def carry_by_coarse_flow(
     previous_image: np.ndarray, previous_areas: np.ndarray, previous_lineart: np.ndarray,
-    areas: np.ndarray, lineart: np.ndarray, wanted: np.ndarray, config: FlowCarryConfig,
+    areas: np.ndarray, lineart: np.ndarray, wanted: np.ndarray, min_area: int, config: FlowCarryConfig,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Step 5: colors for the ``wanted`` pixels where the drawings' line density moves consistently.
 
@@ -570,7 +575,7 @@ def carry_by_coarse_flow(
         previous_image, previous_areas, areas, wanted, (rows, cols), before, after, 255.0,
         config.density_agreement, config,
     )
-    speck = (box_areas < 0) | (area_sizes(areas)[np.maximum(box_areas, 0)] < config.min_area)
+    speck = (box_areas < 0) | (area_sizes(areas)[np.maximum(box_areas, 0)] < min_area)
     matched = speck | (partner[np.maximum(box_areas, 0)] == box_sources)
     colors[rows, cols] = sampled
     carried[rows, cols] = trusted & matched
@@ -601,8 +606,10 @@ class Aligned(NamedTuple):
 class FlowCarry:
     """Colors carried frame to frame by line-art correspondence; the model's colors for new content."""
 
-    def __init__(self, config: FlowCarryConfig = FlowCarryConfig()):
+    def __init__(self, config: FlowCarryConfig = FlowCarryConfig(), model_scale: float = 1.0):
+        """``model_scale``: input pixels per pixel of the model's frames (one side)."""
         self.config = config
+        self.min_area = round(config.speck_model_pixels * model_scale**2)  # specks and holes, input pixels
         self.keyframe: np.ndarray | None = None
         self.keyframe_lineart: np.ndarray | None = None
         self.previous_image: np.ndarray | None = None
@@ -687,11 +694,11 @@ class FlowCarry:
         overlap = AreaOverlap.of(areas, previous.areas)
         image, known = fill_from_overlap(image, known, areas, previous.image, previous.areas, overlap)  # step 4
         carried, by_density = carry_by_coarse_flow(  # step 5
-            previous.image, previous.areas, previous.lineart, areas, lineart, ~known, config
+            previous.image, previous.areas, previous.lineart, areas, lineart, ~known, self.min_area, config
         )
         image[by_density] = carried[by_density]
         known |= by_density
-        image, known = fill_small_holes(image, known, config.min_area)  # step 6
+        image, known = fill_small_holes(image, known, self.min_area)  # step 6
         image[~known] = model_frame[~known]  # step 7
         self.last_carried_share = float(known.mean())
         self.previous_image, self.previous_lineart = image, lineart
@@ -720,4 +727,5 @@ class FlowCarry:
 
 
 CARRIES = {"none": NoCarry, "flow": FlowCarry}
-"""Correspondence strategies by the name ``ColorizeOptions.correspondence`` takes."""
+"""Correspondence strategies by the name ``ColorizeOptions.correspondence`` takes; each is built with
+``model_scale=`` (input pixels per pixel of the model's frames)."""

@@ -40,6 +40,12 @@ class Letterbox:
         height, width = max(1, round(src_h * scale)), max(1, round(src_w * scale))
         return (dst_h - height) // 2, (dst_w - width) // 2, height, width
 
+    @property
+    def scale(self) -> float:
+        """Input pixels per pixel of the model's frame (along the side that fills the target)."""
+        _, _, height, width = self.content
+        return max(self.source[0] / height, self.source[1] / width)
+
     def lineart_to_model(self, mask: np.ndarray) -> np.ndarray:
         """Binary line art (H, W) bool -> model size; thin lines survive downscaling."""
         top, left, height, width = self.content

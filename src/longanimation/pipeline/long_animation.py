@@ -328,7 +328,7 @@ class LongAnimationPipeline:
             options.num_inference_steps, options.fusion_steps, self.backbone.temporal_compression
         )
         fusion.load_state_dict(state.fusion)
-        carry = CARRIES[options.correspondence]()
+        carry = CARRIES[options.correspondence](model_scale=box.scale)
         carry.load_state_dict(state.correspondence)
         flat_colors = None
         if options.flat_colors:
