@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
+from longanimation.data.lineart import lineart_to_image
 from longanimation.errors import UserError
 from longanimation.models.longanimation_model import LongAnimationModel
 from longanimation.pipeline.correspondence import FlowCarry, camera_motion, pan_explains, shifted
@@ -242,3 +247,28 @@ def test_a_sprite_with_a_dotted_outline_leaves_no_ghost():
     _, outputs = run_carry(frames)
     left_behind = outputs[-1][45:76, 35:66]  # inside the first disc, far from the last one
     assert (np.abs(left_behind.astype(int) - background).max(axis=-1) <= 12).mean() > 0.9
+
+
+def test_colorize_is_the_paper_pipelines_frames_carried(tmp_path):
+    """The model never sees the carried frames: ``colorize`` is the frames of ``--correspondence none`` carried
+    frame by frame, which ``benchmarks/correspondence_replay.py`` relies on to score the correspondence alone."""
+    height, width = 96, 160
+    frames = [scene(height, width, left) for left in (60, 66, 72, 72, 80)]
+    sketches = np.stack([lines for lines, _ in frames])
+    model = LongAnimationModel.from_preset("tiny", seed=0)
+    pipeline = LongAnimationPipeline(model)
+    options = dict(num_inference_steps=1, guidance_scale=1.0)
+    carried = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options)).frames
+    plain = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options, correspondence="none")).frames
+    for folder, images in (("lineart", [lineart_to_image(s) for s in sketches]), ("color", [c for _, c in frames]),
+                           ("model", plain)):
+        (tmp_path / folder).mkdir()
+        for index, image in enumerate(images):
+            Image.fromarray(image).save(tmp_path / folder / f"{index:05d}.png")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "correspondence_replay.py"
+    spec = importlib.util.spec_from_file_location("correspondence_replay_under_test", script)
+    replay = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(replay)
+    scores = replay.replay(tmp_path, tmp_path / "model", model.segment.height * model.segment.width)
+    expected = replay.psnr_per_frame(replay.to_protocol(carried[1:]), replay.to_protocol(np.stack([c for _, c in frames[1:]])))
+    assert np.allclose(scores["psnr_per_frame"], expected, atol=1e-3)
