@@ -22,6 +22,8 @@ def test_rows_follow_the_paper():
     assert table3[2].label == "CCF t_st = 4/5 (paper 40/50)"
     assert all(row.model == "final" for row in ablation_rows(False))
     assert not any("CCR" in row.label for row in ablation_rows(False))
+    # One table at a time: only its rows.
+    assert [row.label[0] for row in ablation_rows(False, tables=("Table 2",))] == ["0", "1", "2", "3"]
 
 
 def test_ablation_run_writes_tables_and_plots(tmp_path):
@@ -64,3 +66,9 @@ def test_ablation_run_writes_tables_and_plots(tmp_path):
 
 def test_per_frame_curves_of_different_lengths_average_over_their_common_frames():
     np.testing.assert_allclose(mean_curve([[1.0, 2.0, 3.0], [3.0, 4.0]]), [2.0, 3.0])
+
+
+def test_unknown_table_is_a_one_line_error(run_cli, tmp_path):
+    result = run_cli("benchmark", "ablation", "--tables", "2,4", "--out", tmp_path / "o")
+    assert result.returncode == 2 and "--tables" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "o").exists()

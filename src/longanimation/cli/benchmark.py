@@ -57,10 +57,11 @@ def ablation(
     size: int = typer.Option(128, help="Frame size (square)."),
     steps: int = typer.Option(None, help="Sampling steps of Table 2 and the paradigms (default: the model's)."),
     table3_steps: int = typer.Option(5, help="Sampling steps of Table 3 (t_st is scaled to them from 50)."),
+    tables: str = typer.Option("2,3,paradigms", help="Which tables to run: comma-separated 2, 3, paradigms."),
     out: Path = typer.Option(Path("benchmarks/results/ablation"), help="Output folder."),
 ) -> None:
     """Table 2 (modules), Table 3 (fusion start) and the comparison paradigms: mean and spread over seeds."""
-    from ..evaluation.ablation import run_ablation
+    from ..evaluation.ablation import TABLES, run_ablation
     from ..models.longanimation_model import LongAnimationModel
     from .colorize import DEFAULT_MODEL
 
@@ -72,11 +73,16 @@ def ablation(
         raise UserError("--seeds needs at least one seed and --frames at least 20")
     if (steps is not None and steps < 1) or table3_steps < 1:
         raise UserError("--steps and --table3-steps must be at least 1")
+    names = {"2": TABLES[0], "3": TABLES[1], "paradigms": TABLES[2]}
+    chosen = [name.strip().lower() for name in tables.split(",") if name.strip()]
+    if not chosen or any(name not in names for name in chosen):
+        raise UserError(f"--tables takes comma-separated 2, 3, paradigms; got {tables!r}")
     models = {"final": LongAnimationModel.from_pretrained(model or DEFAULT_MODEL)}
     if model_before_ccr is not None:
         models["before-ccr"] = LongAnimationModel.from_pretrained(model_before_ccr)
     command = "longanimation " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     run_ablation(
-        models, seed_list, frames, size, out, steps=steps, table3_steps=table3_steps, command=command, report=typer.echo
+        models, seed_list, frames, size, out, steps=steps, table3_steps=table3_steps,
+        tables=tuple(names[name] for name in chosen), command=command, report=typer.echo
     )
     typer.echo(f"wrote {out}/ablation.md, ablation.json, psnr_over_frames.png, frequency_decay.png")

@@ -66,8 +66,12 @@ class AblationRow:
         return None if self.fusion_fraction is None else round(self.fusion_fraction * self.steps)
 
 
-def ablation_rows(have_before_ccr: bool, table3_steps: int = 5) -> list[AblationRow]:
-    """Table 2, Table 3 and the paradigms; without a pre-CCR model Table 2 uses the final one and has no CCR row."""
+TABLES = ("Table 2", "Table 3", "Paradigms")
+
+
+def ablation_rows(have_before_ccr: bool, table3_steps: int = 5, tables: tuple[str, ...] = TABLES) -> list[AblationRow]:
+    """The rows of ``tables`` (of :data:`TABLES`): Table 2, Table 3 and the paradigms; without a pre-CCR model
+    Table 2 uses the final one and has no CCR row."""
     base = "before-ccr" if have_before_ccr else "final"
     rows = [
         AblationRow("Table 2", "0 SketchDiT", base, memory="none"),
@@ -86,7 +90,7 @@ def ablation_rows(have_before_ccr: bool, table3_steps: int = 5) -> list[Ablation
         AblationRow("Paradigms", "autoregressive reference", "final", paradigm="autoregressive"),
         AblationRow("Paradigms", "dynamic global-local memory (ours)", "final"),
     ]
-    return rows
+    return [row for row in rows if row.table in tables]
 
 
 def planned_segments(pipeline, lineart: np.ndarray, options) -> Segmentation:
@@ -153,13 +157,15 @@ def run_ablation(
     *,
     steps: int | None = None,
     table3_steps: int = 5,
+    tables: tuple[str, ...] = TABLES,
     command: str = "",
     report: Callable[[str], None] = print,
 ) -> dict:
     """Every row on every seed; writes ablation.json, ablation.md and the two plots into ``out_dir``.
 
     ``steps`` is the sampling step count of Table 2 and the paradigms (None: the
-    final model's default); Table 3 runs at ``table3_steps``. Each finished seed's
+    final model's default); Table 3 runs at ``table3_steps``; only the rows of
+    ``tables`` are colored (one table of a large model at a time). Each finished seed's
     scores are saved (``scores-per-seed.json``), and a rerun with the same model
     weights, frames, size and rows skips the seeds it holds, whatever its command
     line: an interrupted run goes on where it stopped, another seed list adds the
@@ -172,7 +178,7 @@ def run_ablation(
     pipelines = {name: LongAnimationPipeline(model) for name, model in models.items()}
     run_steps = steps or models["final"].segment.num_inference_steps
     rows = [
-        row if row.steps else replace(row, steps=run_steps) for row in ablation_rows("before-ccr" in models, table3_steps)
+        row if row.steps else replace(row, steps=run_steps) for row in ablation_rows("before-ccr" in models, table3_steps, tables)
     ]
     # What decides a seed's scores; not the command, which names the seed list and the output folder,
     # so that seeds colored by separate runs (one seed per session) add up in one folder.
