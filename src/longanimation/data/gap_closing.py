@@ -134,18 +134,28 @@ def trapped_ball_regions(lines: np.ndarray, radius: int) -> np.ndarray:
 def _grow(labels: np.ndarray, free: np.ndarray, kernel: np.ndarray, steps: int) -> np.ndarray:
     """Give unlabelled free pixels the largest label within ``kernel``, ``steps`` times (or until done).
 
+    After the first step only the box around the pixels the last step reached
+    is looked at: a pixel next to an older label was reached when that label
+    came, so the labels a pixel can take now are all the last step's (the same
+    result as growing over the whole frame, for a fraction of the work).
     Labels travel as float32 (exact below 2**24) because OpenCV dilates no int32.
     """
     values = labels.astype(np.float32)
+    reach = kernel.shape[0] // 2
+    top, left, bottom, right = 0, 0, *values.shape
     for _ in range(steps):
-        todo = (values == 0) & free
+        window = values[top:bottom, left:right]
+        todo = (window == 0) & free[top:bottom, left:right]
         if not todo.any():
             break
-        grown = cv2.dilate(values, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        grown = cv2.dilate(window, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
         reached = todo & (grown > 0)
         if not reached.any():
             break
-        values[reached] = grown[reached]
+        np.copyto(window, grown, where=reached)
+        rows, cols = np.nonzero(reached.any(axis=1))[0], np.nonzero(reached.any(axis=0))[0]
+        top, bottom = max(top + rows[0] - reach, 0), min(top + rows[-1] + reach + 1, values.shape[0])
+        left, right = max(left + cols[0] - reach, 0), min(left + cols[-1] + reach + 1, values.shape[1])
     return values.astype(np.int32)
 
 
