@@ -148,3 +148,33 @@ def test_bad_input_and_settings():
     with pytest.raises(UserError, match="1-64"):
         GapClosingConfig(max_gap=0)
     assert GapClosingConfig(max_gap=6).ball_radius == 3 and GapClosingConfig(max_gap=5).ball_radius == 3
+
+
+def _grow_everywhere(labels, free, kernel, steps):
+    """The growth of trapped-ball regions done over the whole frame at every step (the reference)."""
+    values = labels.astype(np.float32)
+    for _ in range(steps):
+        todo = (values == 0) & free
+        grown = cv2.dilate(values, kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        reached = todo & (grown > 0)
+        if not reached.any():
+            break
+        values[reached] = grown[reached]
+    return values.astype(np.int32)
+
+
+def test_growing_only_near_the_last_step_gives_the_labels_of_growing_everywhere(monkeypatch):
+    import longanimation.data.gap_closing as gap_closing
+
+    rng = np.random.default_rng(4)
+    for _ in range(3):  # scattered strokes with gaps of every width, many areas growing at once
+        lines = np.zeros((160, 240), np.uint8)
+        for _ in range(40):
+            x0, y0, x1, y1 = (int(v) for v in rng.integers(0, 240, 4))
+            cv2.line(lines, (x0, y0 % 160), (x1, y1 % 160), 1, int(rng.integers(1, 3)))
+        lines = lines.astype(bool)
+        for radius in (2, 4):
+            windowed = trapped_ball_regions(lines, radius)
+            with monkeypatch.context() as patched:
+                patched.setattr(gap_closing, "_grow", _grow_everywhere)
+                assert np.array_equal(windowed, trapped_ball_regions(lines, radius))

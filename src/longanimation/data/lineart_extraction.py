@@ -14,9 +14,10 @@
   top-hat"). The closing erases thin dark strokes and keeps everything wide,
   so a boundary between two flat fills (a step, not a stroke) and the inside
   of a dark flat fill both give zero contrast and are never lines. It stays
-  the library default because the colorizer's ``--extract-sketches`` and the
-  training clips are made with it; on real frames it fails (dither dots are
-  strokes to it, an outline against a dark background is not).
+  :func:`extract_lineart`'s default because the training clips are made with
+  it; on real frames it fails (dither dots are strokes to it, an outline
+  against a dark background is not), so the CLI (``extract-sketches``,
+  ``colorize --extract-sketches``) and the real-shot benchmark use ``"regions"``.
 - ``"xdog"``: the eXtended Difference-of-Gaussians (Winnemoeller et al., 2012)
   in its binary limit, for painted frames whose lines are not flat-dark. It is
   an edge detector: it also marks the darker side of strong color boundaries.
