@@ -40,10 +40,8 @@ Everything is a function of ``(seed, split, shot index)`` and the source files.
 Per shot folder (the layout of ``longanimation toon generate``):
 
 - ``color/00000.png ...``: RGB ground truth;
-- ``lineart/00000.png ...``: black-on-white line art of each color frame, as
-  ``longanimation extract-sketches`` draws it by default (the ``regions``
-  method, gaps up to ``DEFAULT_MAX_GAP`` px closed: what a user colorizing
-  these frames' line art would have; :data:`LINEART`);
+- ``lineart/00000.png ...``: black-on-white line art of each color frame,
+  :func:`longanimation.data.lineart_extraction.extract_lineart` (default method);
 - ``regions/00000.png ...``: 16-bit region-id maps, 0 the background, 1..N the
   sprite instances (back to front in the manifest);
 - ``manifest.json``: generator, seed, split, sources, frames, size, fps,
@@ -85,7 +83,7 @@ import numpy as np
 from PIL import Image
 
 GENERATOR = "longanimation.benchmarks.real_shots"
-VERSION = "2"  # 2: line art as extract-sketches draws it by default (1: extract_lineart's dark lines)
+VERSION = "1"
 DEFAULT_OUT = Path("/work/real-shots")
 FPS = 24
 
@@ -740,21 +738,10 @@ def is_built(folder: Path, shot_name: str, seed: int) -> bool:
         GENERATOR, VERSION, shot_name, seed)
 
 
-LINEART = "longanimation extract-sketches defaults (regions method, gaps closed), of each color frame"
-
-
-def default_sketch(color: np.ndarray) -> np.ndarray:
-    """The line art ``longanimation extract-sketches`` draws for ``color`` with its default options."""
-    from longanimation.data.gap_closing import DEFAULT_MAX_GAP
-    from longanimation.data.lineart_extraction import sketch_from_color
-
-    return sketch_from_color(color, max_gap=DEFAULT_MAX_GAP)
-
-
 def write_shot(shot: Shot, out: str | os.PathLike, extract=None) -> dict:
     """Render every frame of ``shot`` into folder ``out`` (atomically: temp folder, then rename); the manifest."""
     if extract is None:
-        extract = default_sketch
+        from longanimation.data.lineart_extraction import extract_lineart as extract
     from longanimation.atomic import atomic_dir
     from longanimation.data.lineart import lineart_to_image
 
@@ -841,7 +828,7 @@ def _manifest(shot: Shot, seen: np.ndarray, mean: np.ndarray, spread: list) -> d
         "packages": sorted({PACKAGE_OF_SOURCE[s] for s in {shot.background_source, *(a.sprite.source for a in shot.actors)}
                             if s in PACKAGE_OF_SOURCE}),
         "frames": shot.frames, "height": shot.height, "width": shot.width, "fps": FPS, "line_width": None,
-        "lineart": LINEART,
+        "lineart": "longanimation.data.lineart_extraction.extract_lineart, default method, of each color frame",
         "caption": shot.caption,
         "setting": {"background": f"{shot.background_source}:{shot.background_name}",
                     "camera": [[round(v, 2) for v in point] for point in shot.camera]},

@@ -17,7 +17,9 @@
   :func:`extract_lineart`'s default because the training clips are made with
   it; on real frames it fails (dither dots are strokes to it, an outline
   against a dark background is not), so the CLI (``extract-sketches``,
-  ``colorize --extract-sketches``) and the real-shot benchmark use ``"regions"``.
+  ``colorize --extract-sketches``) uses ``"regions"``. The real-shot
+  benchmark keeps dark lines: its painted sprites' shading boundaries, which
+  ``"regions"`` draws, move from frame to frame and hide what did not change.
 - ``"xdog"``: the eXtended Difference-of-Gaussians (Winnemoeller et al., 2012)
   in its binary limit, for painted frames whose lines are not flat-dark. It is
   an edge detector: it also marks the darker side of strong color boundaries.
