@@ -9,9 +9,10 @@ For each seed: `longanimation toon generate`, `longanimation colorize` from the
 keyframe at frame 0 (or the ground truth of each frame ``--keyframes`` lists),
 `longanimation evaluate` against the ground truth with the
 region maps; the same frames are scored again flattened to one color per area
-of the line art, exactly as `longanimation colorize --flat` and
-`colorize --flat --track-regions` write them
-(:func:`longanimation.pipeline.flat_colors.flatten_shot`). Frames whose line
+of the line art, exactly as `longanimation colorize --flat` writes them
+(:func:`longanimation.pipeline.flat_colors.flatten_shot`), and the output of
+`colorize --flat --track-regions` (a second run: tracked regions take new
+colors from the model's own frames, not from the plain output). Frames whose line
 art repeats a keyframe's (a held drawing) are left out of the evaluation, and
 so is everything before the first keyframe's drawing changes: the pipeline
 returns the keyframe itself there, which would inflate PSNR. Writes one JSON report per
@@ -144,16 +145,15 @@ METRICS = ("psnr", "ssim", "covered_psnr")
 HELD = "long_term_without_covered_decay_psnr"  # evaluate's psnr_long_without_covered_decay
 
 
-def write_flat_outputs(pred: Path, lineart: list[np.ndarray], keyframes: dict[int, np.ndarray]) -> None:
-    """``colorize --flat`` (PRED-flat/) and ``--flat --track-regions`` (PRED-tracked/) from the plain output PRED."""
+def write_flat_output(pred: Path, lineart: list[np.ndarray], keyframes: dict[int, np.ndarray]) -> None:
+    """``colorize --flat`` (PRED-flat/) from the plain output PRED."""
     paths = sorted(pred.iterdir())
     frames = np.stack([np.asarray(Image.open(path).convert("RGB")) for path in paths])
     sketches = np.stack([image_to_lineart(sketch) for sketch in lineart])
-    for suffix, track in (("flat", False), ("tracked", True)):
-        target = pred.with_name(f"{pred.name}-{suffix}")
-        target.mkdir()
-        for path, frame in zip(paths, flatten_shot(frames, sketches, keyframes, track=track), strict=True):
-            Image.fromarray(frame).save(target / path.name)
+    target = pred.with_name(f"{pred.name}-flat")
+    target.mkdir()
+    for path, frame in zip(paths, flatten_shot(frames, sketches, keyframes), strict=True):
+        Image.fromarray(frame).save(target / path.name)
 
 
 def score_seed(args: argparse.Namespace, model: LongAnimationModel, seed: int, scratch: Path, out: Path) -> dict:
@@ -171,17 +171,20 @@ def score_shot(
     manifest = json.loads((shot / "manifest.json").read_text())
     color_files, region_files = sorted((shot / "color").iterdir()), sorted((shot / "regions").iterdir())
     keyframe_options = [x for k in args.keyframes for x in ("-k", f"{color_files[k]}@{k}")]
-    run("colorize", shot / "lineart", pred, *keyframe_options, "--prompt",
-        manifest["caption"], "--model", args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args))
+    colorize = ("colorize", shot / "lineart", pred, *keyframe_options, "--prompt", manifest["caption"],
+                "--model", args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args))
+    run(*colorize)
+    tracked = scratch / f"pred-{name}-tracked"
+    run(*(tracked if part is pred else part for part in colorize), "--flat", "--track-regions")
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
     frames = [i for i in range(start, len(lineart))
               if not any(np.array_equal(lineart[i], lineart[k]) for k in args.keyframes)]
     color = read_shot(shot / "color").frames
-    write_flat_outputs(pred / "frames", lineart, {k: color[k] for k in args.keyframes})
+    write_flat_output(pred / "frames", lineart, {k: color[k] for k in args.keyframes})
     evaluated = scratch / f"eval-{name}"
     for part, folder in (("pred", pred / "frames"), ("pred-flat", pred / "frames-flat"),
-                         ("pred-tracked", pred / "frames-tracked"), ("lineart", shot / "lineart"),
+                         ("pred-tracked", tracked / "frames"), ("lineart", shot / "lineart"),
                          ("gt", shot / "color"), ("ids", shot / "regions")):
         link_frames(folder, evaluated / part, frames)
     (evaluated / "manifest.json").symlink_to((shot / "manifest.json").resolve())

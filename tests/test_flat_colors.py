@@ -239,16 +239,24 @@ def test_pipeline_flat_output_is_the_flattened_raw_output(toon):
 
 
 def test_pipeline_tracked_flat_output_is_flatten_shot_of_the_raw_output(toon, tmp_path):
-    """Keyframes at both ends (a forward and a backward run), held drawings, and resume mid-run."""
+    """Keyframes at both ends (a forward and a backward run), held drawings, and resume mid-run.
+
+    Tracked regions are the correspondence: new ones take the model's own colors, so the tracked
+    output is the same with and without the pixel correspondence, and it is ``flatten_shot`` of the
+    model's frames (the ``--correspondence none`` output)."""
     sketches, colors = toon
     sketches, colors = np.concatenate([sketches[:3], sketches[2:]]), np.concatenate([colors[:3], colors[2:]])
     pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
     keyframes = {0: colors[0], len(sketches) - 1: colors[-1]}
     base = dict(num_inference_steps=2, guidance_scale=1.0, segment_frames=9, overlap=4, height=64, width=64)
     raw = pipeline(sketches, keyframes, "", ColorizeOptions(**base)).frames
+    model = pipeline(sketches, keyframes, "", ColorizeOptions(**base, correspondence="none")).frames
+    assert not (raw == model).all()  # the correspondence acts on this shot
     options = ColorizeOptions(**base, flat_colors=True, track_regions=True)
     tracked = pipeline(sketches, keyframes, "", options).frames
-    assert (tracked == flatten_shot(raw, sketches, keyframes, track=True)).all()
+    assert (tracked == pipeline(sketches, keyframes, "", replace(options, correspondence="none")).frames).all()
+    assert (tracked == flatten_shot(raw, sketches, keyframes, track=True, model_frames=model)).all()
+    assert (tracked == flatten_shot(model, sketches, keyframes, track=True)).all()
     untracked = pipeline(sketches, keyframes, "", replace(options, track_regions=False)).frames
     assert (flatten_shot(raw, sketches, keyframes) == untracked).all()
     assert not (tracked == flatten_shot(raw, sketches, keyframes)).all()

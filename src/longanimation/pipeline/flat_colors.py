@@ -297,7 +297,12 @@ class FlatColors:
     is the whole shot's line art. Without ``track`` every frame is flattened
     on its own (:func:`flatten_frame`); with it each run's frames, handed over
     in generation order after :meth:`begin_run`, follow the regions from the
-    run's keyframe (:class:`TrackedRegions`).
+    run's keyframe (:class:`TrackedRegions`). Tracking is then the
+    correspondence: regions that continue a keyframe region take its color
+    whatever the frame shows, and the others (new content) take the model's
+    colors, as the pixel correspondence leaves new content to the model:
+    what that correspondence puts into a region that continues none is a
+    guess from the areas and lines around it.
     """
 
     def __init__(
@@ -319,12 +324,13 @@ class FlatColors:
         if self.track:
             self.regions = TrackedRegions.from_keyframe(self.keyframes[keyframe], self.sketches[keyframe])
 
-    def __call__(self, index: int, image: np.ndarray) -> np.ndarray:
-        """Frame ``index`` as the model colored it (input size) -> its flat colors."""
+    def __call__(self, index: int, image: np.ndarray, model_frame: np.ndarray) -> np.ndarray:
+        """Frame ``index`` as colored (``image``: after the correspondence; ``model_frame``: the model's own
+        frame; both input size) -> its flat colors."""
         lineart = self.sketches[index]
         if not self.track:
             return flatten_frame(image, lineart, self.palette, self.tolerance)
-        self.regions = self.regions.follow(image, lineart)
+        self.regions = self.regions.follow(model_frame, lineart)
         return self.regions.paint(self.palette, self.tolerance)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -341,12 +347,15 @@ def flatten_shot(
     palette_tolerance: float | None = None,
     track: bool = False,
     collapse_held_drawings: bool = True,
+    model_frames: np.ndarray | None = None,
 ) -> np.ndarray:
     """``colorize --flat [--track-regions]``'s frames from its plain output ``frames`` (T, H, W, 3) uint8.
 
     Walks the shot as the pipeline does: held drawings once, runs from their
     keyframes (:func:`~longanimation.pipeline.planning.plan_runs`), keyframes
-    as given.
+    as given. Tracked regions take new colors from the model's own frames
+    (:class:`FlatColors`): ``model_frames``, the output of the same run with
+    ``--correspondence none``; None when ``frames`` are that output.
     """
     groups = held_drawing_groups(sketches) if collapse_held_drawings else list(range(len(sketches)))
     distinct = sorted(set(groups))
@@ -359,5 +368,7 @@ def flatten_shot(
         for position in run.frames:
             group = distinct[position]
             image = keyframe_of_group.get(group)
-            flat[members[group]] = image if image is not None else finisher(group, frames[group])
+            if image is None:
+                image = finisher(group, frames[group], (frames if model_frames is None else model_frames)[group])
+            flat[members[group]] = image
     return flat

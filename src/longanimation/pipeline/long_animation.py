@@ -21,8 +21,8 @@ Reads top to bottom like the paper's inference (fig. 2(b,c), sec. 3.3):
    from the keyframe and the frames colored after it, and the model's colors
    only for new content (:mod:`~longanimation.pipeline.correspondence`);
    optionally flattened to one color per closed region of the line art,
-   regions optionally followed from their keyframe
-   (:mod:`~longanimation.pipeline.flat_colors`); handed to a sink as soon as
+   regions optionally followed from their keyframe, new ones in the model's
+   colors (:mod:`~longanimation.pipeline.flat_colors`); handed to a sink as soon as
    they are final, and the model's frames appended to the memory; the state
    needed to continue is saved so a killed run resumes exactly
    (:mod:`~longanimation.pipeline.resume`).
@@ -540,8 +540,9 @@ class LongAnimationPipeline:
             keyframe = group_keyframe.get(group)
             image = keyframe
             if keyframe is None:
-                image = carry(sketches[group], box.color_from_model(frames[offset]))
+                model_frame = box.color_from_model(frames[offset])
+                image = carry(sketches[group], model_frame)
                 if flat_colors is not None:
-                    image = flat_colors(group, image)
+                    image = flat_colors(group, image, model_frame)
             for frame in members[group]:
                 sink.write(frame, image)
