@@ -11,8 +11,8 @@ keyframe at frame 0 (or the ground truth of each frame ``--keyframes`` lists),
 region maps; the same frames are scored again flattened to one color per area
 of the line art, exactly as `longanimation colorize --flat` writes them
 (:func:`longanimation.pipeline.flat_colors.flatten_shot`), and the output of
-`colorize --flat --track-regions` (a second run: tracked regions take new
-colors from the model's own frames, not from the plain output). Frames whose line
+`colorize --flat --track-regions` (a second run: tracking flattens the
+model's own frames, not the plain output). Frames whose line
 art repeats a keyframe's (a held drawing) are left out of the evaluation, and
 so is everything before the first keyframe's drawing changes: the pipeline
 returns the keyframe itself there, which would inflate PSNR. Writes one JSON report per
@@ -171,11 +171,10 @@ def score_shot(
     manifest = json.loads((shot / "manifest.json").read_text())
     color_files, region_files = sorted((shot / "color").iterdir()), sorted((shot / "regions").iterdir())
     keyframe_options = [x for k in args.keyframes for x in ("-k", f"{color_files[k]}@{k}")]
-    colorize = ("colorize", shot / "lineart", pred, *keyframe_options, "--prompt", manifest["caption"],
-                "--model", args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args))
-    run(*colorize)
     tracked = scratch / f"pred-{name}-tracked"
-    run(*(tracked if part is pred else part for part in colorize), "--flat", "--track-regions")
+    for folder, flags in ((pred, ()), (tracked, ("--flat", "--track-regions"))):
+        run("colorize", shot / "lineart", folder, *keyframe_options, "--prompt", manifest["caption"], "--model",
+            args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args), *flags)
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
     frames = [i for i in range(start, len(lineart))

@@ -73,9 +73,8 @@ def ablation(
         raise UserError("--seeds needs at least one seed and --frames at least 20")
     if (steps is not None and steps < 1) or table3_steps < 1:
         raise UserError("--steps and --table3-steps must be at least 1")
-    names = {"2": TABLES[0], "3": TABLES[1], "paradigms": TABLES[2]}
     chosen = [name.strip().lower() for name in tables.split(",") if name.strip()]
-    if not chosen or any(name not in names for name in chosen):
+    if not chosen or any(name not in TABLES for name in chosen):
         raise UserError(f"--tables takes comma-separated 2, 3, paradigms; got {tables!r}")
     models = {"final": LongAnimationModel.from_pretrained(model or DEFAULT_MODEL)}
     if model_before_ccr is not None:
@@ -83,6 +82,6 @@ def ablation(
     command = "longanimation " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     run_ablation(
         models, seed_list, frames, size, out, steps=steps, table3_steps=table3_steps,
-        tables=tuple(names[name] for name in chosen), command=command, report=typer.echo
+        tables=tuple(TABLES[name] for name in chosen), command=command, report=typer.echo
     )
     typer.echo(f"wrote {out}/ablation.md, ablation.json, psnr_over_frames.png, frequency_decay.png")

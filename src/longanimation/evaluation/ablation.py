@@ -66,11 +66,14 @@ class AblationRow:
         return None if self.fusion_fraction is None else round(self.fusion_fraction * self.steps)
 
 
-TABLES = ("Table 2", "Table 3", "Paradigms")
+TABLES = {"2": "Table 2", "3": "Table 3", "paradigms": "Paradigms"}
+"""The tables by the names ``benchmark ablation --tables`` takes."""
 
 
-def ablation_rows(have_before_ccr: bool, table3_steps: int = 5, tables: tuple[str, ...] = TABLES) -> list[AblationRow]:
-    """The rows of ``tables`` (of :data:`TABLES`): Table 2, Table 3 and the paradigms; without a pre-CCR model
+def ablation_rows(
+    have_before_ccr: bool, table3_steps: int = 5, tables: tuple[str, ...] = tuple(TABLES.values())
+) -> list[AblationRow]:
+    """The rows of ``tables`` (values of :data:`TABLES`): Table 2, Table 3 and the paradigms; without a pre-CCR model
     Table 2 uses the final one and has no CCR row."""
     base = "before-ccr" if have_before_ccr else "final"
     rows = [
@@ -157,7 +160,7 @@ def run_ablation(
     *,
     steps: int | None = None,
     table3_steps: int = 5,
-    tables: tuple[str, ...] = TABLES,
+    tables: tuple[str, ...] = tuple(TABLES.values()),
     command: str = "",
     report: Callable[[str], None] = print,
 ) -> dict:

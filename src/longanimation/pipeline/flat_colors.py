@@ -300,9 +300,10 @@ class FlatColors:
     run's keyframe (:class:`TrackedRegions`). Tracking is then the
     correspondence: regions that continue a keyframe region take its color
     whatever the frame shows, and the others (new content) take the model's
-    colors, as the pixel correspondence leaves new content to the model:
-    what that correspondence puts into a region that continues none is a
-    guess from the areas and lines around it.
+    colors, so the pipeline hands it the model's frames without the pixel
+    correspondence, which leaves new content to the model too: what it
+    would put into a region that continues none is a guess from the areas
+    and lines around it.
     """
 
     def __init__(
@@ -324,13 +325,12 @@ class FlatColors:
         if self.track:
             self.regions = TrackedRegions.from_keyframe(self.keyframes[keyframe], self.sketches[keyframe])
 
-    def __call__(self, index: int, image: np.ndarray, model_frame: np.ndarray) -> np.ndarray:
-        """Frame ``index`` as colored (``image``: after the correspondence; ``model_frame``: the model's own
-        frame; both input size) -> its flat colors."""
+    def __call__(self, index: int, image: np.ndarray) -> np.ndarray:
+        """Frame ``index`` as colored (input size; with ``track``, the model's own frame) -> its flat colors."""
         lineart = self.sketches[index]
         if not self.track:
             return flatten_frame(image, lineart, self.palette, self.tolerance)
-        self.regions = self.regions.follow(model_frame, lineart)
+        self.regions = self.regions.follow(image, lineart)
         return self.regions.paint(self.palette, self.tolerance)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -347,15 +347,14 @@ def flatten_shot(
     palette_tolerance: float | None = None,
     track: bool = False,
     collapse_held_drawings: bool = True,
-    model_frames: np.ndarray | None = None,
 ) -> np.ndarray:
     """``colorize --flat [--track-regions]``'s frames from its plain output ``frames`` (T, H, W, 3) uint8.
 
     Walks the shot as the pipeline does: held drawings once, runs from their
     keyframes (:func:`~longanimation.pipeline.planning.plan_runs`), keyframes
-    as given. Tracked regions take new colors from the model's own frames
-    (:class:`FlatColors`): ``model_frames``, the output of the same run with
-    ``--correspondence none``; None when ``frames`` are that output.
+    as given. With ``track`` the pipeline flattens the model's own frames
+    (:class:`FlatColors`), so ``frames`` must then be the plain output of
+    ``--correspondence none``.
     """
     groups = held_drawing_groups(sketches) if collapse_held_drawings else list(range(len(sketches)))
     distinct = sorted(set(groups))
@@ -368,7 +367,5 @@ def flatten_shot(
         for position in run.frames:
             group = distinct[position]
             image = keyframe_of_group.get(group)
-            if image is None:
-                image = finisher(group, frames[group], (frames if model_frames is None else model_frames)[group])
-            flat[members[group]] = image
+            flat[members[group]] = image if image is not None else finisher(group, frames[group])
     return flat

@@ -328,7 +328,8 @@ class LongAnimationPipeline:
             options.num_inference_steps, options.fusion_steps, self.backbone.temporal_compression
         )
         fusion.load_state_dict(state.fusion)
-        carry = CARRIES[options.correspondence](model_scale=box.scale)
+        # Tracked regions are their own correspondence (flat_colors.FlatColors): carried pixels would be unused.
+        carry = CARRIES["none" if options.track_regions else options.correspondence](model_scale=box.scale)
         carry.load_state_dict(state.correspondence)
         flat_colors = None
         if options.flat_colors:
@@ -540,9 +541,8 @@ class LongAnimationPipeline:
             keyframe = group_keyframe.get(group)
             image = keyframe
             if keyframe is None:
-                model_frame = box.color_from_model(frames[offset])
-                image = carry(sketches[group], model_frame)
+                image = carry(sketches[group], box.color_from_model(frames[offset]))
                 if flat_colors is not None:
-                    image = flat_colors(group, image, model_frame)
+                    image = flat_colors(group, image)
             for frame in members[group]:
                 sink.write(frame, image)
