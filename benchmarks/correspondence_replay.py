@@ -40,10 +40,11 @@ from longanimation.pipeline.framing import Letterbox, model_size_for
 MODEL_AREA = 128 * 128  # the shipped tiny model's working size (its segment's height x width)
 
 
-def replay(shot: Path, model_frames: Path, model_area: int = MODEL_AREA) -> dict:
+def replay(shot: Path, model_frames: Path, model_area: int = MODEL_AREA, carry_type: type[FlowCarry] = FlowCarry) -> dict:
     """Carry ``shot``'s keyframe (frame 0) over the saved model frames; its per-frame PSNR and means.
 
-    ``model_area``: pixels of the model's frames (its segment's height x width), for the model scale.
+    ``model_area``: pixels of the model's frames (its segment's height x width), for the model scale;
+    ``carry_type``: the correspondence, built with ``model_scale=``.
     """
     sketches, _ = load_lineart(shot / "lineart")
     truth_files, model_files = list_image_files(shot / "color"), list_image_files(model_frames)
@@ -51,7 +52,7 @@ def replay(shot: Path, model_frames: Path, model_area: int = MODEL_AREA) -> dict
         raise SystemExit(f"{shot}: {len(sketches)} drawings, {len(truth_files)} colored, {len(model_files)} model frames")
     height, width = sketches.shape[1:]
     box = Letterbox((height, width), model_size_for(height, width, model_area))
-    carry = FlowCarry(model_scale=box.scale)
+    carry = carry_type(model_scale=box.scale)
     image = read_image(truth_files[0])
     carry.begin_run(image, sketches[0])
     psnr = []

@@ -509,10 +509,28 @@ class Shot:
     caption: str
 
     def camera_at(self, tau: float) -> tuple[float, float]:
-        (x0, y0), (x1, y1) = self.camera
-        u = min(max(tau / max(self.frames - 1, 1), 0.0), 1.0)
-        u = u * u * (3 - 2 * u)  # ease in and out
-        return x0 + (x1 - x0) * u, y0 + (y1 - y0) * u
+        return camera_at(self.camera, self.frames, tau)
+
+
+def camera_at(camera, frames: int, tau: float) -> tuple[float, float]:
+    """Top-left corner of the view at time ``tau`` of a shot of ``frames`` whose camera goes from
+    ``camera[0]`` to ``camera[1]``."""
+    (x0, y0), (x1, y1) = camera
+    u = min(max(tau / max(frames - 1, 1), 0.0), 1.0)
+    u = u * u * (3 - 2 * u)  # ease in and out
+    return x0 + (x1 - x0) * u, y0 + (y1 - y0) * u
+
+
+def screen_pans(manifest: dict) -> np.ndarray:
+    """(frames, 2) whole-pixel motion (dx, dy) of the background on screen from frame 0 to each frame,
+    as :func:`render_drawing` draws it (a drawing shows at the time of its first frame)."""
+    index = np.asarray(manifest["drawing_index"])
+    first = {}
+    for t, d in enumerate(index.tolist()):
+        first.setdefault(d, t)
+    camera, frames = manifest["setting"]["camera"], manifest["frames"]
+    corners = np.array([[round(v) for v in camera_at(camera, frames, first[d])] for d in index.tolist()])
+    return corners[0] - corners
 
 
 def timing(frames: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, list[dict]]:
