@@ -25,12 +25,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from correspondence_replay import replay
+from real_shots import screen_pans
+
 from longanimation.atomic import atomic_file
 from longanimation.cli.colorize import load_lineart
 from longanimation.pipeline.correspondence import FlowCarry
-from real_shots import screen_pans
 
 
 def drawing_key(lineart: np.ndarray) -> str:
