@@ -37,11 +37,14 @@ def drawing_key(lineart: np.ndarray) -> str:
     return hashlib.sha1(np.ascontiguousarray(lineart).tobytes()).hexdigest()
 
 
-def tracking_errors(shot: Path) -> dict:
-    """The measured pan of every frame against the rendered one (whole pixels, the larger of x and y)."""
-    manifest = json.loads((shot / "manifest.json").read_text())
-    truth = screen_pans(manifest)
+def drawings_and_pans(shot: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The shot's line art (T, H, W) and its rendered pan per frame (T, 2)."""
     sketches, _ = load_lineart(shot / "lineart")
+    return sketches, screen_pans(json.loads((shot / "manifest.json").read_text()))
+
+
+def tracking_errors(sketches: np.ndarray, truth: np.ndarray) -> dict:
+    """The measured pan of every frame against the rendered one ``truth`` (whole pixels, the larger of x and y)."""
     carry = FlowCarry()
     carry.begin_run(np.zeros((*sketches.shape[1:], 3), np.uint8), sketches[0])
     measured = [np.zeros(2)]
@@ -56,11 +59,8 @@ def tracking_errors(shot: Path) -> dict:
             "true_end": truth[-1].tolist(), "measured_end": measured[-1].astype(int).tolist()}
 
 
-def known_pan_carry(shot: Path) -> type[FlowCarry]:
-    """A :class:`FlowCarry` told the rendered pan of each drawing instead of measuring it."""
-    manifest = json.loads((shot / "manifest.json").read_text())
-    truth = screen_pans(manifest)
-    sketches, _ = load_lineart(shot / "lineart")
+def known_pan_carry(sketches: np.ndarray, truth: np.ndarray) -> type[FlowCarry]:
+    """A :class:`FlowCarry` told the rendered pan ``truth`` of each drawing instead of measuring it."""
     pans: dict[str, np.ndarray] = {}
     for index in range(len(sketches)):  # a drawing shown again later keeps its first pan
         pans.setdefault(drawing_key(sketches[index]), truth[index].astype(np.float64))
@@ -84,11 +84,12 @@ def main(argv: list[str] | None = None) -> int:
                 (shot / "manifest.json").read_text()).get("setting", {}):
             print(f"pan_tracking: {shot} is not a shot of real_shots.py (no camera in its manifest)", file=sys.stderr)
             return 2
-        row = tracking_errors(shot)
+        sketches, truth = drawings_and_pans(shot)
+        row = tracking_errors(sketches, truth)
         line = (f"{shot.name:40s} pan end {row['true_end']} measured {row['measured_end']}, max error "
                 f"{row['max_error']} px, off by >=1 px {row['share_off_1']:.0%}, >=2 px {row['share_off_2']:.0%}")
         if frames is not None:
-            for name, carry_type in (("measured_pan", FlowCarry), ("known_pan", known_pan_carry(shot))):
+            for name, carry_type in (("measured_pan", FlowCarry), ("known_pan", known_pan_carry(sketches, truth))):
                 scores = replay(shot, frames, carry_type=carry_type)
                 row[name] = {key: scores[key] for key in ("psnr_short", "psnr_long")}
             line += (f"; PSNR measured pan {row['measured_pan']['psnr_short']:.2f} / {row['measured_pan']['psnr_long']:.2f},"

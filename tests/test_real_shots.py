@@ -126,15 +126,20 @@ def test_shot_is_built_with_ground_truth(rs, roots, tmp_path):
     json.dumps(manifest)
 
 
+def _panning_shot(rs, roots, out, frames):
+    """A small test shot whose camera pans, written to ``out``; (shot, manifest)."""
+    pingus, _ = _sources(rs, roots)
+    for seed in range(12):
+        shot = rs.plan_shot("pan", "test", [pingus], 96, 64, frames, seed=seed, actors=1)
+        if shot.camera[0] != shot.camera[1]:
+            break
+    return shot, rs.write_shot(shot, out)
+
+
 def test_screen_pans_are_the_rendered_background_motion(rs, roots, tmp_path):
     """``screen_pans`` (what benchmarks/pan_tracking.py scores the pan tracker against), from the manifest
     alone, is the motion of the view's corner that ``render_drawing`` crops the background at."""
-    pingus, _ = _sources(rs, roots)
-    for seed in range(12):  # a seed whose camera pans
-        shot = rs.plan_shot("pan", "test", [pingus], 96, 64, 40, seed=seed, actors=1)
-        if shot.camera[0] != shot.camera[1]:
-            break
-    manifest = rs.write_shot(shot, tmp_path / "pan")
+    shot, manifest = _panning_shot(rs, roots, tmp_path / "pan", 40)
     pans = rs.screen_pans(manifest)
     assert pans.shape == (40, 2) and (pans[0] == 0).all() and np.abs(pans[-1]).max() > 0
     for t in (10, 25, 39):
@@ -149,22 +154,14 @@ def test_pan_tracking_scores_the_tracker_against_the_rendered_pan(rs, roots, tmp
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
     import pan_tracking
 
-    from longanimation.cli.colorize import load_lineart
-
-    pingus, _ = _sources(rs, roots)
-    for seed in range(12):
-        shot = rs.plan_shot("pan", "test", [pingus], 96, 64, 30, seed=seed, actors=1)
-        if shot.camera[0] != shot.camera[1]:
-            break
-    manifest = rs.write_shot(shot, tmp_path / "pan")
-    pans = rs.screen_pans(manifest)
-    sketches, _ = load_lineart(tmp_path / "pan" / "lineart")
-    carry = pan_tracking.known_pan_carry(tmp_path / "pan")()
+    _panning_shot(rs, roots, tmp_path / "pan", 30)
+    sketches, pans = pan_tracking.drawings_and_pans(tmp_path / "pan")
+    carry = pan_tracking.known_pan_carry(sketches, pans)()
     for t in (5, 29):
         carry.track_camera(sketches[t])
         assert tuple(carry.camera) == tuple(pans[t])
-    monkeypatch.setattr(pan_tracking, "FlowCarry", pan_tracking.known_pan_carry(tmp_path / "pan"))
-    exact = pan_tracking.tracking_errors(tmp_path / "pan")
+    monkeypatch.setattr(pan_tracking, "FlowCarry", pan_tracking.known_pan_carry(sketches, pans))
+    exact = pan_tracking.tracking_errors(sketches, pans)
     assert exact["max_error"] == 0 and exact["measured_end"] == exact["true_end"] == pans[-1].tolist()
 
     class StandingStill(pan_tracking.FlowCarry):
@@ -172,7 +169,7 @@ def test_pan_tracking_scores_the_tracker_against_the_rendered_pan(rs, roots, tmp
             pass
 
     monkeypatch.setattr(pan_tracking, "FlowCarry", StandingStill)
-    still = pan_tracking.tracking_errors(tmp_path / "pan")
+    still = pan_tracking.tracking_errors(sketches, pans)
     off = np.abs(pans).max(axis=1)
     assert still["max_error"] == off.max() > 0 and still["measured_end"] == [0, 0]
     assert still["share_off_1"] == round(float(np.mean(off >= 1)), 3)
