@@ -35,24 +35,18 @@ from longanimation.cli.colorize import load_lineart
 from longanimation.data.video_io import list_image_files, read_image
 from longanimation.evaluation.frame_metrics import SHORT_TERM_FRAMES, psnr_per_frame, to_protocol
 from longanimation.pipeline.correspondence import FlowCarry
-from longanimation.pipeline.framing import Letterbox, model_size_for
-
-MODEL_AREA = 128 * 128  # the shipped tiny model's working size (its segment's height x width)
 
 
-def replay(shot: Path, model_frames: Path, model_area: int = MODEL_AREA, carry_type: type[FlowCarry] = FlowCarry) -> dict:
+def replay(shot: Path, model_frames: Path, carry_type: type[FlowCarry] = FlowCarry) -> dict:
     """Carry ``shot``'s keyframe (frame 0) over the saved model frames; its per-frame PSNR and means.
 
-    ``model_area``: pixels of the model's frames (its segment's height x width), for the model scale;
-    ``carry_type``: the correspondence, built with ``model_scale=``.
+    ``carry_type``: the correspondence, built without arguments.
     """
     sketches, _ = load_lineart(shot / "lineart")
     truth_files, model_files = list_image_files(shot / "color"), list_image_files(model_frames)
     if len(model_files) != len(truth_files) or len(truth_files) != len(sketches):
         raise SystemExit(f"{shot}: {len(sketches)} drawings, {len(truth_files)} colored, {len(model_files)} model frames")
-    height, width = sketches.shape[1:]
-    box = Letterbox((height, width), model_size_for(height, width, model_area))
-    carry = carry_type(model_scale=box.scale)
+    carry = carry_type()
     image = read_image(truth_files[0])
     carry.begin_run(image, sketches[0])
     psnr = []

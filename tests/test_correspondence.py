@@ -80,7 +80,7 @@ def test_the_paper_pipeline_stays_available():
 
 
 def run_carry(frames, model_color=MODEL_COLOR):
-    carry = FlowCarry(model_scale=4)  # a model working at a quarter of the input's size
+    carry = FlowCarry()
     carry.begin_run(frames[0][1], frames[0][0])
     outputs = []
     for lines, _ in frames[1:]:
@@ -124,18 +124,21 @@ def test_new_content_takes_the_model_colors():
     assert np.array_equal(outputs[0][:, :120], color[:, :120])
 
 
-def test_small_new_areas_take_the_model_colors_where_it_works_at_the_input_size():
-    """A new area of a few pixels (an eye) is the model's to color when the model can draw it: holes are
-    filled from their neighbours only below the size of a few of the model's pixels."""
-    height, width = 120, 200
+def test_small_new_areas_take_the_model_colors_where_it_works_below_the_input_size():
+    """A new area of a few pixels (an eye) is new content like any other: the model's colors, also where
+    the model works at a quarter of the input's size (filled from its neighbours instead, a character's
+    eye took the background's color and kept it)."""
+    height, width = 384, 640  # the tiny model works at 96x160
     lines, color = scene(height, width, 40)
-    entering = lines | box_outline(height, width, 10, 150, 5)  # a 4x4 inside
-    inside = np.s_[12:15, 152:155]
-    for scale, from_model in ((1, True), (4, False)):
-        carry = FlowCarry(model_scale=scale)
-        carry.begin_run(color, lines)
-        out = carry(entering, np.broadcast_to(MODEL_COLOR, (height, width, 3)).copy())
-        assert (out[inside] == MODEL_COLOR).all(axis=-1).all() == from_model, scale
+    entering = lines | box_outline(height, width, 10, 500, 5)  # a 4x4 inside
+    sketches = np.stack([lines, entering])
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
+    options = dict(num_inference_steps=1, guidance_scale=1.0)
+    carried = pipeline(sketches, {0: color}, "", ColorizeOptions(**options)).frames
+    plain = pipeline(sketches, {0: color}, "", ColorizeOptions(**options, correspondence="none")).frames
+    inside = np.s_[12:15, 502:505]
+    assert np.array_equal(carried[1][inside], plain[1][inside])
+    assert np.array_equal(carried[1][:, :300], color[:, :300])
 
 
 def test_camera_motion_and_shift():
@@ -152,7 +155,7 @@ def test_state_round_trip_continues_identically():
     state = carry.state_dict()
     arrays = list(state.values())  # saved as safetensors, which refuses tensors sharing memory
     assert not any(np.shares_memory(a, b) for i, a in enumerate(arrays) for b in arrays[i + 1 :])
-    again = FlowCarry(model_scale=4)
+    again = FlowCarry()
     again.load_state_dict(state)
     model = np.broadcast_to(MODEL_COLOR, (120, 200, 3)).copy()
     assert np.array_equal(carry(frames[2][0], model), again(frames[2][0], model))
@@ -177,19 +180,6 @@ def test_background_a_character_uncovers_is_the_keyframes_again():
     top = height // 3
     uncovered = np.s_[top + 3 : top + height // 4 - 2, 86:105]
     assert np.array_equal(outputs[-1][uncovered], frames[0][1][uncovered])
-
-
-def test_textured_line_art_that_changes_every_frame_keeps_the_background():
-    """Line art extracted from a painted background is noise that differs in every frame: carried, not the model's."""
-    height, width = 120, 200
-    rng = np.random.default_rng(3)
-    lines, color = scene(height, width, 60)
-    frames = [(lines | (rng.random((height, width)) < 0.2), color) for _ in range(6)]
-    _, outputs = run_carry(frames)
-    from_model = (outputs[-1] == MODEL_COLOR).all(axis=-1)
-    assert from_model.mean() < 0.02
-    error = np.abs(outputs[-1].astype(int) - color).max(axis=-1)
-    assert (error <= 24).mean() > 0.9
 
 
 def test_one_characters_jump_is_not_taken_for_a_pan():
@@ -269,6 +259,6 @@ def test_colorize_is_the_paper_pipelines_frames_carried(tmp_path):
     spec = importlib.util.spec_from_file_location("correspondence_replay_under_test", script)
     replay = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(replay)
-    scores = replay.replay(tmp_path, tmp_path / "model", model.segment.height * model.segment.width)
+    scores = replay.replay(tmp_path, tmp_path / "model")
     expected = replay.psnr_per_frame(replay.to_protocol(carried[1:]), replay.to_protocol(np.stack([c for _, c in frames[1:]])))
     assert np.allclose(scores["psnr_per_frame"], expected, atol=1e-3)

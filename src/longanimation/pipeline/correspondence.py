@@ -40,11 +40,9 @@ order and the model's frame at input size, returning the output frame;
      not the background-swallowing kind (most of it must be carried);
   4. an area with nothing carried takes the color of the previous area it
      overlaps most, when that overlap is mutual;
-  5. line art extracted from painted or textured frames is noise that differs
-     in every frame: a second flow, between the blurred line densities,
-     carries what moves consistently and keeps its density;
-  6. patches of a few pixels left take their neighbours' colors;
-  7. the rest is new content: the model's colors.
+  5. the rest is new content: the model's colors, pixel for pixel (lines and
+     small areas included: where the flow found no match, the model's guess
+     is better than a neighbour's color).
 """
 
 from __future__ import annotations
@@ -75,9 +73,6 @@ class ColorCarry(Protocol):
 class NoCarry:
     """The model's frames as they are: the paper's pipeline (for ablations)."""
 
-    def __init__(self, model_scale: float = 1.0):
-        pass
-
     def begin_run(self, keyframe: np.ndarray, lineart: np.ndarray) -> None:
         pass
 
@@ -95,8 +90,9 @@ class NoCarry:
 class FlowCarryConfig:
     """Settings of :class:`FlowCarry` (pixels unless said otherwise)."""
 
-    change_radius: int = 2
-    """Pixels farther than this from any change of the line art are copied as they are."""
+    change_radius: int = 3
+    """Pixels farther than this from any change of the line art are copied as they are (the paint of a
+    moving sprite reaches a few pixels past the outline extracted from it)."""
     max_distance: float = 24.0
     """Distance fields are clipped here: the flow sees lines up to this far away."""
     consistency: float = 1.5
@@ -115,23 +111,13 @@ class FlowCarryConfig:
     """Two corresponding areas differ in size by at most this factor."""
     max_anchor_shift: float = 16.0
     """The pan is measured against an anchor drawing until it moved this far; then the current one anchors."""
-    density_sigma: float = 2.0
-    """Blur that turns noisy line art into a line density for the coarse flow of step 5."""
-    density_agreement: float = 0.1
-    """How much the line density (share of line pixels nearby, 0-1) may differ between a pixel and where it maps."""
     max_gap: int = 10
     """Widest gap (px) in an outline that still encloses its inside, for the unchanged pixels of step 1."""
-    speck_model_pixels: float = 4.0
-    """Areas smaller than this many of the model's pixels (specks of textured line art) are carried by the
-    coarse flow pixel by pixel, and patches that small left without a color take their neighbours' colors:
-    the model, at its working size, cannot draw them. Where the model works at the input's size, a
-    character's eye is an area of a few pixels and the model's colors for it are the better guess."""
 
     def __post_init__(self) -> None:
         values = (
             self.max_distance, self.consistency, self.line_agreement, self.min_carried_share,
-            self.min_area_agreement, self.max_area_ratio - 1, self.max_anchor_shift, self.density_sigma,
-            self.density_agreement, self.speck_model_pixels,
+            self.min_area_agreement, self.max_area_ratio - 1, self.max_anchor_shift,
         )
         counts = (self.change_radius, self.margin, self.max_gap)
         if min(counts) < 0 or not all(np.isfinite(values)) or min(values) <= 0:
@@ -374,7 +360,7 @@ class FlowMatch:
 
     @classmethod
     def between(cls, previous_8: np.ndarray, current_8: np.ndarray, consistency: float) -> FlowMatch:
-        """DIS flow of two 8-bit renderings of the drawings (distance fields, line densities)."""
+        """DIS flow of two 8-bit renderings of the drawings (their distance fields)."""
         backward = dense_flow(current_8, previous_8)  # current -> previous
         forward = dense_flow(previous_8, current_8)  # previous -> current
         height, width = current_8.shape
@@ -388,35 +374,6 @@ class FlowMatch:
     def take(self, image: np.ndarray) -> np.ndarray:
         """``image`` (of the previous drawing) at every pixel's source."""
         return sample(image, self.x, self.y)
-
-
-def follow_flow(
-    previous_image: np.ndarray, previous_areas: np.ndarray, areas: np.ndarray, wanted: np.ndarray,
-    box: tuple[slice, slice], before: np.ndarray, after: np.ndarray, scale: float, agreement: float,
-    config: FlowCarryConfig,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """What steps 2 and 5 share: flow between two renderings of the drawings over ``box``, checked.
-
-    ``before``/``after`` render the previous and current drawing in the box
-    (distance fields, line densities), ``scale`` takes them to 8 bits for the
-    flow, and a pixel's rendering must match where it maps within
-    ``agreement``. Returns, over the box: the colors each pixel maps to, the
-    trusted pixels (consistent flow, agreeing renderings, wanted, mapped onto
-    the previous frame), the pixels' areas, the areas they map into, and each
-    current area's :func:`corresponding_areas` partner.
-    """
-    rows, cols = box
-    before_8, after_8 = (np.rint(d * scale).astype(np.uint8) for d in (before, after))
-    match = FlowMatch.between(before_8, after_8, config.consistency)
-    agrees = np.abs(match.take(before) - after) <= agreement
-    box_areas = areas[rows, cols]
-    box_sources = match.take(previous_areas[rows, cols])
-    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
-    voting = trusted & (box_areas >= 0)
-    partner = corresponding_areas(
-        box_areas[voting], box_sources[voting], area_sizes(areas), area_sizes(previous_areas), config
-    )
-    return match.take(previous_image[rows, cols]), trusted, box_areas, box_sources, partner
 
 
 def carry_by_flow(
@@ -444,13 +401,19 @@ def carry_by_flow(
     clip = config.max_distance
     before = distance_field(previous_lineart[rows, cols], clip)
     after = distance_field(lineart[rows, cols], clip)
-    sampled, trusted, box_areas, box_sources, partner = follow_flow(
-        previous_image, previous_areas, areas, wanted, (rows, cols), before, after, 255.0 / clip,
-        config.line_agreement, config,
+    before_8, after_8 = (np.rint(d * (255.0 / clip)).astype(np.uint8) for d in (before, after))
+    match = FlowMatch.between(before_8, after_8, config.consistency)
+    agrees = np.abs(match.take(before) - after) <= config.line_agreement
+    box_areas = areas[rows, cols]
+    box_sources = match.take(previous_areas[rows, cols])
+    trusted = match.consistent & agrees & wanted[rows, cols] & (box_sources >= -1)  # -2: off the previous frame
+    voting = trusted & (box_areas >= 0)
+    partner = corresponding_areas(
+        box_areas[voting], box_sources[voting], area_sizes(areas), area_sizes(previous_areas), config
     )
     on_line = box_areas < 0
     matched = np.where(on_line, box_sources == -1, (box_sources >= 0) & (partner[np.maximum(box_areas, 0)] == box_sources))
-    colors[rows, cols] = sampled
+    colors[rows, cols] = match.take(previous_image[rows, cols])
     carried[rows, cols] = trusted & matched
     return colors, carried
 
@@ -498,26 +461,6 @@ def fill_within_areas(
     return out, known
 
 
-def fill_small_holes(image: np.ndarray, known: np.ndarray, min_area: int) -> tuple[np.ndarray, np.ndarray]:
-    """Step 6: unknown patches smaller than ``min_area`` pixels take their nearest known pixel.
-
-    New content (a character entering) is a large patch for the model; a few
-    pixels the flows rejected inside carried texture are not, and the model's
-    colors, made at its small working size, would speckle it.
-    """
-    if known.all() or not known.any():
-        return image, known
-    count, patches, stats, _ = cv2.connectedComponentsWithStats((~known).astype(np.uint8), connectivity=8)
-    small = np.zeros(count, bool)
-    small[1:] = stats[1:, cv2.CC_STAT_AREA] < min_area
-    rows, cols, source_rows, source_cols, _ = nearest_known(known)
-    fill = small[patches[rows, cols]]
-    out, known = image.copy(), known.copy()
-    out[rows[fill], cols[fill]] = image[source_rows[fill], source_cols[fill]]
-    known[rows[fill], cols[fill]] = True
-    return out, known
-
-
 def fill_from_overlap(
     image: np.ndarray,
     known: np.ndarray,
@@ -545,43 +488,6 @@ def fill_from_overlap(
     return out, known
 
 
-def carry_by_coarse_flow(
-    previous_image: np.ndarray, previous_areas: np.ndarray, previous_lineart: np.ndarray,
-    areas: np.ndarray, lineart: np.ndarray, wanted: np.ndarray, min_area: int, config: FlowCarryConfig,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Step 5: colors for the ``wanted`` pixels where the drawings' line density moves consistently.
-
-    Line art extracted from painted or textured frames is noise at the pixel
-    level: no line is the same from one frame to the next, so the distance
-    fields of step 2 disagree everywhere. Blurred, the noise becomes a density
-    that moves with its content; a pixel whose forward-backward flow of the
-    densities agrees, and whose density matches where it maps, takes that
-    color. Specks of noise are carried pixel by pixel; an area of at least
-    ``min_area`` pixels only into the previous area it corresponds to
-    (:func:`corresponding_areas`): the inside of a newly drawn outline is new
-    content even though its blurred density is as empty as the background's.
-    Returns (colors, carried).
-    """
-    colors = np.zeros_like(previous_image)
-    carried = np.zeros(lineart.shape, bool)
-    if not wanted.any():
-        return colors, carried
-    rows, cols = box_around(wanted, config.margin)
-    before, after = (
-        cv2.GaussianBlur(image[rows, cols].astype(np.float32), (0, 0), config.density_sigma)
-        for image in (previous_lineart, lineart)
-    )
-    sampled, trusted, box_areas, box_sources, partner = follow_flow(
-        previous_image, previous_areas, areas, wanted, (rows, cols), before, after, 255.0,
-        config.density_agreement, config,
-    )
-    speck = (box_areas < 0) | (area_sizes(areas)[np.maximum(box_areas, 0)] < min_area)
-    matched = speck | (partner[np.maximum(box_areas, 0)] == box_sources)
-    colors[rows, cols] = sampled
-    carried[rows, cols] = trusted & matched
-    return colors, carried
-
-
 class Labels(NamedTuple):
     """A drawing's :func:`area_labels` and :func:`enclosure_labels`."""
 
@@ -606,10 +512,8 @@ class Aligned(NamedTuple):
 class FlowCarry:
     """Colors carried frame to frame by line-art correspondence; the model's colors for new content."""
 
-    def __init__(self, config: FlowCarryConfig = FlowCarryConfig(), model_scale: float = 1.0):
-        """``model_scale``: input pixels per pixel of the model's frames (one side)."""
+    def __init__(self, config: FlowCarryConfig = FlowCarryConfig()):
         self.config = config
-        self.min_area = round(config.speck_model_pixels * model_scale**2)  # specks and holes, input pixels
         self.keyframe: np.ndarray | None = None
         self.keyframe_lineart: np.ndarray | None = None
         self.previous_image: np.ndarray | None = None
@@ -693,13 +597,7 @@ class FlowCarry:
         image, known = fill_within_areas(image, known, areas, config.min_carried_share)  # step 3
         overlap = AreaOverlap.of(areas, previous.areas)
         image, known = fill_from_overlap(image, known, areas, previous.image, previous.areas, overlap)  # step 4
-        carried, by_density = carry_by_coarse_flow(  # step 5
-            previous.image, previous.areas, previous.lineart, areas, lineart, ~known, self.min_area, config
-        )
-        image[by_density] = carried[by_density]
-        known |= by_density
-        image, known = fill_small_holes(image, known, self.min_area)  # step 6
-        image[~known] = model_frame[~known]  # step 7
+        image[~known] = model_frame[~known]  # step 5
         self.last_carried_share = float(known.mean())
         self.previous_image, self.previous_lineart = image, lineart
         self.labels = (keyframe_labels, labels)
@@ -727,5 +625,5 @@ class FlowCarry:
 
 
 CARRIES = {"none": NoCarry, "flow": FlowCarry}
-"""Correspondence strategies by the name ``ColorizeOptions.correspondence`` takes; each is built with
-``model_scale=`` (input pixels per pixel of the model's frames)."""
+"""Correspondence strategies by the name ``ColorizeOptions.correspondence`` takes; each is built without
+arguments."""

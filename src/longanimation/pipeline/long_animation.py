@@ -329,7 +329,7 @@ class LongAnimationPipeline:
         )
         fusion.load_state_dict(state.fusion)
         # Tracked regions are their own correspondence (flat_colors.FlatColors): carried pixels would be unused.
-        carry = CARRIES["none" if options.track_regions else options.correspondence](model_scale=box.scale)
+        carry = CARRIES["none" if options.track_regions else options.correspondence]()
         carry.load_state_dict(state.correspondence)
         flat_colors = None
         if options.flat_colors:
