@@ -14,10 +14,9 @@ of the half hour ``real_quality.py`` takes. Keep the model frames with
 
 ``SHOT`` is a folder with ``lineart/`` and ``color/`` (``toon generate`` and
 ``real_shots.py`` write them), colored from its frame 0; a drawing equal to
-the one before it repeats the frame before (the pipeline colors a held
-drawing once). This is exactly ``colorize`` for shots whose drawings come
-back only right after themselves; a drawing that returns later is colored
-anew here, where the pipeline reuses it. Scores follow ``real_quality.py``:
+the one before it repeats the frame before, and a drawing that comes back
+later is carried again, exactly as the pipeline colors them (a test checks
+that these are ``colorize``'s frames). Scores follow ``real_quality.py``:
 PSNR at 256x256 per frame, ``short`` = frames 1-14, ``long`` = every frame after 0.
 """
 
@@ -26,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,15 +33,17 @@ import numpy as np
 from longanimation.atomic import atomic_file
 from longanimation.cli.colorize import load_lineart
 from longanimation.data.video_io import list_image_files, read_image
-from longanimation.evaluation.frame_metrics import SHORT_TERM_FRAMES, psnr_per_frame, to_protocol
+from longanimation.evaluation.frame_metrics import (
+    SHORT_TERM_FRAMES,
+    psnr_per_frame,
+    to_protocol,
+)
 from longanimation.pipeline.correspondence import FlowCarry
 
 
-def replay(shot: Path, model_frames: Path, carry_type: type[FlowCarry] = FlowCarry) -> dict:
-    """Carry ``shot``'s keyframe (frame 0) over the saved model frames; its per-frame PSNR and means.
-
-    ``carry_type``: the correspondence, built without arguments.
-    """
+def carried_frames(shot: Path, model_frames: Path, carry_type: type[FlowCarry] = FlowCarry) -> Iterator[np.ndarray]:
+    """``colorize``'s frames of ``shot`` from its frame 0: the saved model frames carried by ``carry_type``
+    (built without arguments), frame 0 (the keyframe) first."""
     sketches, _ = load_lineart(shot / "lineart")
     truth_files, model_files = list_image_files(shot / "color"), list_image_files(model_frames)
     if len(model_files) != len(truth_files) or len(truth_files) != len(sketches):
@@ -49,12 +51,20 @@ def replay(shot: Path, model_frames: Path, carry_type: type[FlowCarry] = FlowCar
     carry = carry_type()
     image = read_image(truth_files[0])
     carry.begin_run(image, sketches[0])
-    psnr = []
+    yield image
     for index in range(1, len(sketches)):
         if not np.array_equal(sketches[index], sketches[index - 1]):
             image = carry(sketches[index], read_image(model_files[index]))
-        truth = read_image(truth_files[index])
-        psnr.append(float(psnr_per_frame(to_protocol(image[None]), to_protocol(truth[None]))[0]))
+        yield image
+
+
+def replay(shot: Path, model_frames: Path, carry_type: type[FlowCarry] = FlowCarry) -> dict:
+    """Carry ``shot``'s keyframe (frame 0) over the saved model frames; its per-frame PSNR and means."""
+    truth_files = list_image_files(shot / "color")
+    frames = carried_frames(shot, model_frames, carry_type)
+    next(frames)
+    psnr = [float(psnr_per_frame(to_protocol(image[None]), to_protocol(read_image(truth)[None]))[0])
+            for image, truth in zip(frames, truth_files[1:], strict=True)]
     after = np.array(psnr)
     return {"psnr_short": round(float(after[:SHORT_TERM_FRAMES].mean()), 3),
             "psnr_long": round(float(after.mean()), 3), "psnr_per_frame": [round(v, 3) for v in psnr]}

@@ -169,29 +169,41 @@ def score_shot(
     """Colorize toon shot folder ``shot`` from its keyframes (``--seed seed``), evaluate; writes ``out/NAME[-flat].json``."""
     pred = scratch / f"pred-{name}"
     manifest = json.loads((shot / "manifest.json").read_text())
-    color_files, region_files = sorted((shot / "color").iterdir()), sorted((shot / "regions").iterdir())
+    color_files = sorted((shot / "color").iterdir())
     keyframe_options = [x for k in args.keyframes for x in ("-k", f"{color_files[k]}@{k}")]
     tracked = scratch / f"pred-{name}-tracked"
     for folder, flags in ((pred, ()), (tracked, ("--flat", "--track-regions"))):
         run("colorize", shot / "lineart", folder, *keyframe_options, "--prompt", manifest["caption"], "--model",
             args.model, "--seed", seed, "--quiet", *shlex.split(args.colorize_args), *flags)
+    return score_outputs(args, model, shot, name, pred / "frames", tracked / "frames", scratch, out)
+
+
+def score_outputs(
+    args: argparse.Namespace, model: LongAnimationModel, shot: Path, name: str, plain: Path, tracked: Path | None,
+    scratch: Path, out: Path,
+) -> dict:
+    """Evaluate the frames of ``colorize`` (``plain``), flattened as ``--flat`` writes them, and of ``colorize
+    --flat --track-regions`` (``tracked``; None: not scored) against toon shot ``shot``; one row of the summary."""
+    region_files = sorted((shot / "regions").iterdir())
     lineart = [np.asarray(Image.open(path)) for path in sorted((shot / "lineart").iterdir())]
     start = next(i for i, sketch in enumerate(lineart) if not np.array_equal(sketch, lineart[0]))
     frames = [i for i in range(start, len(lineart))
               if not any(np.array_equal(lineart[i], lineart[k]) for k in args.keyframes)]
     color = read_shot(shot / "color").frames
-    write_flat_output(pred / "frames", lineart, {k: color[k] for k in args.keyframes})
+    write_flat_output(plain, lineart, {k: color[k] for k in args.keyframes})
     evaluated = scratch / f"eval-{name}"
-    for part, folder in (("pred", pred / "frames"), ("pred-flat", pred / "frames-flat"),
-                         ("pred-tracked", tracked / "frames"), ("lineart", shot / "lineart"),
-                         ("gt", shot / "color"), ("ids", shot / "regions")):
+    outputs = {"": (plain, "pred", out / f"{name}.json"),
+               "flat_": (plain.with_name(f"{plain.name}-flat"), "pred-flat", out / f"{name}-flat.json")}
+    if tracked is not None:
+        outputs["tracked_"] = (tracked, "pred-tracked", out / f"{name}-tracked.json")
+    for folder, part, _ in outputs.values():
+        link_frames(folder, evaluated / part, frames)
+    for part, folder in (("lineart", shot / "lineart"), ("gt", shot / "color"), ("ids", shot / "regions")):
         link_frames(folder, evaluated / part, frames)
     (evaluated / "manifest.json").symlink_to((shot / "manifest.json").resolve())
     metrics = {}
-    for prefix, folder, report_path in (("", "pred", out / f"{name}.json"),
-                                        ("flat_", "pred-flat", out / f"{name}-flat.json"),
-                                        ("tracked_", "pred-tracked", out / f"{name}-tracked.json")):
-        run("evaluate", "--pred", evaluated / folder, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
+    for prefix, (_, part, report_path) in outputs.items():
+        run("evaluate", "--pred", evaluated / part, "--gt", evaluated / "gt", "--ids", evaluated / "ids",
             *(x for k in args.keyframes for x in ("--keyframe-ids", region_files[k])),
             "--segment-length", 13, "--out", report_path, "--quiet")
         report = json.loads(report_path.read_text())

@@ -239,26 +239,44 @@ def test_a_sprite_with_a_dotted_outline_leaves_no_ghost():
     assert (np.abs(left_behind.astype(int) - background).max(axis=-1) <= 12).mean() > 0.9
 
 
-def test_colorize_is_the_paper_pipelines_frames_carried(tmp_path):
-    """The model never sees the carried frames: ``colorize`` is the frames of ``--correspondence none`` carried
-    frame by frame, which ``benchmarks/correspondence_replay.py`` relies on to score the correspondence alone."""
+def colorized_shot(folder: Path, lefts: tuple[int, ...]) -> tuple[np.ndarray, list]:
+    """A shot of the moving box at ``lefts`` written as ``folder``/lineart, /color and /model (the frames of
+    ``--correspondence none``); returns ``colorize``'s frames of it and the (line art, color) frames."""
     height, width = 96, 160
-    frames = [scene(height, width, left) for left in (60, 66, 72, 72, 80)]
+    frames = [scene(height, width, left) for left in lefts]
     sketches = np.stack([lines for lines, _ in frames])
-    model = LongAnimationModel.from_preset("tiny", seed=0)
-    pipeline = LongAnimationPipeline(model)
+    pipeline = LongAnimationPipeline(LongAnimationModel.from_preset("tiny", seed=0))
     options = dict(num_inference_steps=1, guidance_scale=1.0)
     carried = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options)).frames
     plain = pipeline(sketches, {0: frames[0][1]}, "", ColorizeOptions(**options, correspondence="none")).frames
-    for folder, images in (("lineart", [lineart_to_image(s) for s in sketches]), ("color", [c for _, c in frames]),
-                           ("model", plain)):
-        (tmp_path / folder).mkdir()
+    for part, images in (("lineart", [lineart_to_image(s) for s in sketches]), ("color", [c for _, c in frames]),
+                         ("model", plain)):
+        (folder / part).mkdir()
         for index, image in enumerate(images):
-            Image.fromarray(image).save(tmp_path / folder / f"{index:05d}.png")
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "correspondence_replay.py"
-    spec = importlib.util.spec_from_file_location("correspondence_replay_under_test", script)
-    replay = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(replay)
+            Image.fromarray(image).save(folder / part / f"{index:05d}.png")
+    return carried, frames
+
+
+def benchmark_script(name: str):
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_colorize_is_the_paper_pipelines_frames_carried(tmp_path):
+    """The model never sees the carried frames: ``colorize`` is the frames of ``--correspondence none`` carried
+    frame by frame, which ``benchmarks/correspondence_replay.py`` relies on to score the correspondence alone."""
+    carried, frames = colorized_shot(tmp_path, (60, 66, 72, 72, 66, 80))  # a held drawing, one coming back
+    replay = benchmark_script("correspondence_replay")
     scores = replay.replay(tmp_path, tmp_path / "model")
     expected = replay.psnr_per_frame(replay.to_protocol(carried[1:]), replay.to_protocol(np.stack([c for _, c in frames[1:]])))
     assert np.allclose(scores["psnr_per_frame"], expected, atol=1e-3)
+
+
+def test_toon_replay_makes_the_frames_of_colorize(tmp_path):
+    """``benchmarks/toon_replay.py`` scores the frames ``colorize`` writes."""
+    carried, _ = colorized_shot(tmp_path, (60, 66, 72, 72, 66, 80))
+    benchmark_script("toon_replay").carry_shot(tmp_path, tmp_path / "model", tmp_path / "out")
+    replayed = np.stack([np.asarray(Image.open(path)) for path in sorted((tmp_path / "out").iterdir())])
+    assert np.array_equal(replayed, carried)
